@@ -1,0 +1,279 @@
+//! Bearer-token authentication and per-endpoint authorization.
+//!
+//! Flow: the route guard (`routes::guard`) takes the `Authorization: Bearer` token, `Authenticator`
+//! verifies its signature and issuer once and caches the claims (RS256 verification is the
+//! dominant per-request cost otherwise), checks `nbf`/`exp` against the emulator clock on every
+//! call, and builds a `Caller`; `Caller::authorize` then applies the endpoint's `Access` rule:
+//! audience first (403), then app roles (`roles`) or delegated scopes (`scp`) (403).
+
+pub mod keys;
+pub mod token;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap};
+use dashmap::DashMap;
+use time::OffsetDateTime;
+
+pub use keys::Keys;
+pub use token::{Claims, TokenSpec};
+
+use crate::{error::ApiError, store::Visibility};
+
+/// Verified tokens kept at most; past this, expired ones are dropped, then all.
+const CACHE_CAPACITY: usize = 4096;
+
+/// Verifies bearer tokens, with a bounded cache of verified claims.
+#[derive(Debug)]
+pub struct Authenticator {
+    keys: Keys,
+    cache: DashMap<Box<str>, Arc<Claims>>,
+}
+
+impl Authenticator {
+    /// An authenticator for tokens signed by `keys`.
+    pub fn new(keys: Keys) -> Self {
+        Self {
+            keys,
+            cache: DashMap::new(),
+        }
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The caller behind `headers`' bearer token at emulator time `now`, or 401.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<Caller, ApiError> {
+        let token = bearer(headers)?;
+        let claims = self.verified(token, now)?;
+        token::check_time(&claims, now).map_err(|e| {
+            tracing::debug!(reason = %e, "token refused");
+            ApiError::Unauthorized(e.to_string())
+        })?;
+        Ok(Caller::from_claims(&claims))
+    }
+
+    fn verified(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, ApiError> {
+        if let Some(c) = self.cache.get(token) {
+            return Ok(Arc::clone(&c));
+        }
+        let claims = token::verify_signature(&self.keys, token).map_err(|e| {
+            tracing::debug!(reason = %e, "token refused");
+            ApiError::Unauthorized(e.to_string())
+        })?;
+        let claims = Arc::new(claims);
+        if self.cache.len() >= CACHE_CAPACITY {
+            let now = now.unix_timestamp();
+            self.cache.retain(|_, c| c.exp > now);
+            if self.cache.len() >= CACHE_CAPACITY {
+                self.cache.clear();
+            }
+        }
+        self.cache.insert(token.into(), Arc::clone(&claims));
+        Ok(claims)
+    }
+
+    /// How many verified tokens are cached (for tests of the bound).
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("no Authorization header".into()))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("Authorization header is not text".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::Unauthorized("Authorization is not `Bearer <token>`".into()))?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::Unauthorized(
+            "Authorization is not `Bearer <token>`".into(),
+        ));
+    }
+    Ok(token)
+}
+
+/// Who is calling: an app (app-only token) or a user through an app (delegated token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    App { name: String },
+    User { upn: String },
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: String,
+    pub app_id: String,
+    pub audience: String,
+    pub identity: Identity,
+    /// App roles (`roles`) or delegated scopes (`scp`).
+    pub permissions: Vec<String>,
+    /// Machines the caller may see.
+    pub visibility: Visibility,
+}
+
+impl Caller {
+    fn from_claims(c: &Claims) -> Self {
+        let (identity, permissions) = if c.is_delegated() {
+            let upn = c.user().unwrap_or(c.app_id()).to_owned();
+            let scopes = c.scp.as_deref().unwrap_or_default();
+            (
+                Identity::User { upn },
+                scopes.split_whitespace().map(str::to_owned).collect(),
+            )
+        } else {
+            let name = c
+                .app_displayname
+                .clone()
+                .unwrap_or_else(|| c.app_id().to_owned());
+            (Identity::App { name }, c.roles.clone())
+        };
+        Self {
+            tenant: c.tid.to_ascii_lowercase(),
+            app_id: c.app_id().to_owned(),
+            audience: c.aud.clone(),
+            identity,
+            permissions,
+            visibility: Visibility::All,
+        }
+    }
+
+    /// The `requestor` of actions this caller submits: the app's display name or the user's UPN.
+    pub fn requestor(&self) -> &str {
+        match &self.identity {
+            Identity::App { name } => name,
+            Identity::User { upn } => upn,
+        }
+    }
+
+    /// 403 unless the token is for the MDE API and holds one of `access`'s permissions.
+    pub fn authorize(&self, access: &Access) -> Result<(), ApiError> {
+        let aud = self.audience.trim_end_matches('/');
+        if !token::ACCEPTED_AUDIENCES
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(aud))
+        {
+            return Err(ApiError::Forbidden(format!(
+                "The access token audience '{}' is not valid for this resource. Request a token for {}.",
+                self.audience,
+                token::MDE_AUDIENCE
+            )));
+        }
+        let (accepted, who, kind) = match self.identity {
+            Identity::App { .. } => (access.app, "application", "application"),
+            Identity::User { .. } => (access.delegated, "user", "delegated"),
+        };
+        if accepted
+            .iter()
+            .any(|p| self.permissions.iter().any(|h| h == p))
+        {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "The {who} does not have any of the required {kind} permissions ({}) to access the resource.",
+            accepted.join(", ")
+        )))
+    }
+}
+
+/// Who may call an endpoint (spec §0, §5, §6, §7).
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    /// App roles, any of which grants access.
+    pub app: &'static [&'static str],
+    /// Delegated scopes, any of which grants access.
+    pub delegated: &'static [&'static str],
+}
+
+/// Isolate / unisolate.
+pub const ISOLATE: Access = Access {
+    app: &["Machine.Isolate"],
+    delegated: &["Machine.Isolate"],
+};
+
+/// Machine and machine-action reads.
+pub const READ: Access = Access {
+    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
+    delegated: &["Machine.Read", "Machine.ReadWrite"],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn verified_tokens_are_cached_and_time_is_rechecked() {
+        let auth = Authenticator::new(Keys::development());
+        let now = OffsetDateTime::now_utc();
+        let t = token::mint(
+            auth.keys(),
+            &TokenSpec {
+                ttl_secs: 60,
+                now,
+                ..TokenSpec::default()
+            },
+        )
+        .unwrap();
+        assert!(auth.authenticate(&headers(&t), now).is_ok());
+        assert_eq!(auth.cached(), 1);
+        let later = now + time::Duration::seconds(61);
+        assert!(matches!(
+            auth.authenticate(&headers(&t), later),
+            Err(ApiError::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn missing_or_odd_authorization_is_401() {
+        let auth = Authenticator::new(Keys::development());
+        let now = OffsetDateTime::now_utc();
+        assert!(auth.authenticate(&HeaderMap::new(), now).is_err());
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(auth.authenticate(&h, now).is_err());
+        assert!(auth.authenticate(&headers("abc.def.ghi"), now).is_err());
+    }
+
+    #[test]
+    fn the_forbidden_message_lists_accepted_permissions() {
+        let auth = Authenticator::new(Keys::development());
+        let now = OffsetDateTime::now_utc();
+        let t = token::mint(
+            auth.keys(),
+            &TokenSpec {
+                roles: vec!["Machine.Read.All".into()],
+                now,
+                ..TokenSpec::default()
+            },
+        )
+        .unwrap();
+        let caller = auth.authenticate(&headers(&t), now).unwrap();
+        assert!(caller.authorize(&READ).is_ok());
+        let e = caller.authorize(&ISOLATE).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "The application does not have any of the required application permissions (Machine.Isolate) to access the resource."
+        );
+    }
+}

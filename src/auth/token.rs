@@ -1,0 +1,332 @@
+//! Entra-shaped access tokens: the claims the MDE API relies on (spec §9.3), minting them, and the
+//! pure signature / issuer check. Time (`exp`, `nbf`) is checked by the caller against the
+//! emulator clock, because verified claims are cached while the clock can move.
+
+use std::collections::HashSet;
+
+use jsonwebtoken::{decode, encode, Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::keys::Keys;
+
+/// The development tenant: tokens minted without `--tenant` belong to it.
+pub const DEV_TENANT_ID: &str = "8a1c2f6e-4b3d-4e5f-9a0b-1c2d3e4f5a6b";
+/// The development app registration, valid in every tenant.
+pub const DEV_APP_ID: &str = "d3fe0d3f-0000-4000-8000-00000000a991";
+/// Its display name: the `requestor` of actions it submits.
+pub const DEV_APP_NAME: &str = "defender-mock development app";
+/// The WindowsDefenderATP resource app (spec §9.1).
+pub const MDE_APP_ID: &str = "fc780465-2017-40d4-a0c5-307022471b92";
+/// The App ID URI clients request tokens for by default.
+pub const MDE_AUDIENCE: &str = "https://api.securitycenter.microsoft.com";
+/// Audiences the API accepts (emulator-decisions "Identity").
+pub const ACCEPTED_AUDIENCES: &[&str] = &[
+    MDE_AUDIENCE,
+    "https://securitycenter.onmicrosoft.com/windowsatpservice",
+    MDE_APP_ID,
+];
+/// Entra back-dates `iat`/`nbf` by five minutes to absorb clock skew; so do we.
+pub const BACKDATE_SECS: i64 = 300;
+
+/// The claims of an access token. Unknown claims are ignored; absent optional ones stay `None`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aio: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appidacr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azpacr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_displayname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idtyp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default)]
+    pub tid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<String>,
+}
+
+impl Claims {
+    /// The calling app: `appid` (v1) or `azp` (v2).
+    pub fn app_id(&self) -> &str {
+        self.appid
+            .as_deref()
+            .or(self.azp.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The signed-in user, for delegated tokens.
+    pub fn user(&self) -> Option<&str> {
+        self.upn
+            .as_deref()
+            .or(self.unique_name.as_deref())
+            .or(self.preferred_username.as_deref())
+    }
+
+    /// Delegated tokens carry `scp`; app tokens do not.
+    pub fn is_delegated(&self) -> bool {
+        self.scp.is_some()
+    }
+}
+
+/// What to put in a minted token.
+#[derive(Debug, Clone)]
+pub struct TokenSpec {
+    pub tenant: String,
+    pub app_id: String,
+    pub app_name: Option<String>,
+    pub roles: Vec<String>,
+    /// Space-separated delegated scopes; makes it a user token.
+    pub scp: Option<String>,
+    pub upn: Option<String>,
+    /// `None`: the MDE App ID URI (v1) or the MDE appId (v2).
+    pub audience: Option<String>,
+    pub ttl_secs: i64,
+    pub v2: bool,
+    pub now: OffsetDateTime,
+}
+
+impl Default for TokenSpec {
+    fn default() -> Self {
+        Self {
+            tenant: DEV_TENANT_ID.to_owned(),
+            app_id: DEV_APP_ID.to_owned(),
+            app_name: Some(DEV_APP_NAME.to_owned()),
+            roles: Vec::new(),
+            scp: None,
+            upn: None,
+            audience: None,
+            ttl_secs: 3599,
+            v2: false,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// The v1 issuer of a tenant.
+pub fn v1_issuer(tid: &str) -> String {
+    format!("https://sts.windows.net/{tid}/")
+}
+
+/// The v2 issuer of a tenant.
+pub fn v2_issuer(tid: &str) -> String {
+    format!("https://login.microsoftonline.com/{tid}/v2.0")
+}
+
+/// The claims a token for `spec` carries (v1 shape unless `spec.v2`).
+pub fn claims_for(spec: &TokenSpec) -> Claims {
+    let now = spec.now.unix_timestamp();
+    let user = spec.scp.is_some();
+    let upn = spec.upn.clone().filter(|_| user);
+    let mut c = Claims {
+        iat: now - BACKDATE_SECS,
+        nbf: now - BACKDATE_SECS,
+        exp: now + spec.ttl_secs,
+        aio: Some("E2dgYNhlmPv/LMzdb+tGN4q8bA3dAA==".to_owned()),
+        idtyp: Some(if user { "user" } else { "app" }.to_owned()),
+        oid: Some(
+            Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                upn.as_deref().unwrap_or(&spec.app_id).as_bytes(),
+            )
+            .to_string(),
+        ),
+        roles: if user { Vec::new() } else { spec.roles.clone() },
+        scp: spec.scp.clone(),
+        tid: spec.tenant.clone(),
+        uti: Some(Uuid::new_v4().simple().to_string()),
+        ..Claims::default()
+    };
+    c.sub = c.oid.clone();
+    if spec.v2 {
+        c.aud = spec
+            .audience
+            .clone()
+            .unwrap_or_else(|| MDE_APP_ID.to_owned());
+        c.iss = v2_issuer(&spec.tenant);
+        c.azp = Some(spec.app_id.clone());
+        c.azpacr = Some(if user { "0" } else { "1" }.to_owned());
+        c.preferred_username = upn.clone();
+        c.name = upn;
+        c.ver = Some("2.0".to_owned());
+    } else {
+        c.aud = spec
+            .audience
+            .clone()
+            .unwrap_or_else(|| MDE_AUDIENCE.to_owned());
+        c.iss = v1_issuer(&spec.tenant);
+        c.idp = Some(v1_issuer(&spec.tenant));
+        c.appid = Some(spec.app_id.clone());
+        c.appidacr = Some(if user { "0" } else { "1" }.to_owned());
+        c.app_displayname = spec.app_name.clone();
+        c.unique_name = upn.clone();
+        c.name = upn.clone();
+        c.upn = upn;
+        c.ver = Some("1.0".to_owned());
+    }
+    c
+}
+
+/// Signs `claims` with the emulator key (RS256, `kid`; v1 tokens also carry `x5t`, as Entra's do).
+pub fn sign(keys: &Keys, claims: &Claims) -> Result<String, String> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(keys.kid.clone());
+    if claims.ver.as_deref() != Some("2.0") {
+        header.x5t = Some(keys.kid.clone());
+    }
+    encode(&header, claims, &keys.encoding).map_err(|e| format!("cannot sign token: {e}"))
+}
+
+/// Mints a token for `spec`.
+pub fn mint(keys: &Keys, spec: &TokenSpec) -> Result<String, String> {
+    sign(keys, &claims_for(spec))
+}
+
+/// Why a token was refused (the client always sees the same 401; the log gets the reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("bad signature or malformed token: {0}")]
+    Invalid(String),
+    #[error("unknown issuer {0:?}")]
+    UnknownIssuer(String),
+    #[error("token expired at {0}")]
+    Expired(i64),
+    #[error("token not valid before {0}")]
+    NotYetValid(i64),
+}
+
+/// Checks signature, algorithm and issuer. Not time: see the module doc.
+pub fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, TokenError> {
+    let mut v = Validation::new(Algorithm::RS256);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims = HashSet::new();
+    let claims = decode::<Claims>(token, &keys.decoding, &v)
+        .map_err(|e| TokenError::Invalid(e.to_string()))?
+        .claims;
+    let tid = claims.tid.as_str();
+    if tid.is_empty() || (claims.iss != v1_issuer(tid) && claims.iss != v2_issuer(tid)) {
+        return Err(TokenError::UnknownIssuer(claims.iss));
+    }
+    Ok(claims)
+}
+
+/// Checks `nbf <= now < exp`, in seconds of the emulator clock.
+pub fn check_time(claims: &Claims, now: OffsetDateTime) -> Result<(), TokenError> {
+    let now = now.unix_timestamp();
+    if now >= claims.exp {
+        return Err(TokenError::Expired(claims.exp));
+    }
+    if now < claims.nbf {
+        return Err(TokenError::NotYetValid(claims.nbf));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minted_token_verifies_and_round_trips() {
+        let keys = Keys::development();
+        let spec = TokenSpec {
+            roles: vec!["Machine.Isolate".into()],
+            ..TokenSpec::default()
+        };
+        let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();
+        assert_eq!(claims.roles, vec!["Machine.Isolate"]);
+        assert_eq!(claims.iss, v1_issuer(DEV_TENANT_ID));
+        assert_eq!(claims.aud, MDE_AUDIENCE);
+        assert_eq!(claims.app_id(), DEV_APP_ID);
+    }
+
+    #[test]
+    fn v2_tokens_carry_azp_and_the_appid_audience() {
+        let keys = Keys::development();
+        let spec = TokenSpec {
+            v2: true,
+            ..TokenSpec::default()
+        };
+        let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();
+        assert_eq!(claims.aud, MDE_APP_ID);
+        assert_eq!(claims.azp.as_deref(), Some(DEV_APP_ID));
+        assert_eq!(claims.ver.as_deref(), Some("2.0"));
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_invalid() {
+        // PKCS#1 on purpose: both PEM flavours load.
+        let other =
+            Keys::from_pem(include_str!("../../tests/fixtures/other-signing-key.pem")).unwrap();
+        let token = mint(&other, &TokenSpec::default()).unwrap();
+        assert!(matches!(
+            verify_signature(&Keys::development(), &token),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_foreign_issuer_is_refused() {
+        let keys = Keys::development();
+        let mut c = claims_for(&TokenSpec::default());
+        c.iss = "https://evil.example/".into();
+        let token = sign(&keys, &c).unwrap();
+        assert!(matches!(
+            verify_signature(&keys, &token),
+            Err(TokenError::UnknownIssuer(_))
+        ));
+    }
+
+    #[test]
+    fn time_is_checked_against_the_given_now() {
+        let now = OffsetDateTime::now_utc();
+        let c = claims_for(&TokenSpec {
+            ttl_secs: 60,
+            now,
+            ..TokenSpec::default()
+        });
+        assert!(check_time(&c, now).is_ok());
+        assert!(matches!(
+            check_time(&c, now + time::Duration::seconds(60)),
+            Err(TokenError::Expired(_))
+        ));
+        assert!(matches!(
+            check_time(&c, now - time::Duration::seconds(301)),
+            Err(TokenError::NotYetValid(_))
+        ));
+    }
+}

@@ -1,0 +1,301 @@
+//! Fixture loading: the embedded default fleet, or every machine file of `--fixtures DIR`. Loading
+//! fails fast with the file, the machine and the field named; it never panics.
+//!
+//! A machine file is a JSON array of machines, or an object with a `machines` array. A machine is
+//! the Machine entity as the API returns it (spec §7.1), plus three emulator-only keys:
+//! `isolation` (`Full`/`Selective`/`UnManagedDevice`: starts isolated), `restricted` (bool) and
+//! `simulation` (device behaviour overrides, see `store::SimulationOverride`).
+//! `apps.json` and `users.json` are identity fixtures, not machine files.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use serde_json::Value;
+
+use crate::{
+    model::Machine,
+    store::{FleetMachine, SimulationOverride},
+};
+
+/// The default fleet, compiled into the binary so it runs from any folder.
+pub const DEFAULT_MACHINES: &str = include_str!("../fixtures/machines.json");
+
+/// Files in a fixtures folder that hold identity data rather than machines.
+const NON_MACHINE_FILES: &[&str] = &["apps.json", "users.json"];
+
+/// A fixture that cannot be loaded: which file, and what is wrong in it.
+#[derive(Debug, thiserror::Error)]
+pub struct FixtureError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid fixture {}: {}",
+            self.file.display(),
+            self.message
+        )
+    }
+}
+
+/// The embedded default fleet.
+pub fn default_fleet() -> Result<Vec<FleetMachine>, FixtureError> {
+    let mut seen = HashSet::new();
+    parse_machines(
+        Path::new("fixtures/machines.json (embedded)"),
+        DEFAULT_MACHINES,
+        &mut seen,
+    )
+}
+
+/// Every machine of every machine file in `dir`, in file-name order.
+pub fn load_dir(dir: &Path) -> Result<Vec<FleetMachine>, FixtureError> {
+    let err = |file: &Path, message: String| FixtureError {
+        file: file.to_path_buf(),
+        message,
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| err(dir, format!("cannot read folder: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            !NON_MACHINE_FILES.contains(&name)
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(err(
+            dir,
+            "no machine fixture (*.json) in this folder".to_owned(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut fleet = Vec::new();
+    for file in files {
+        tracing::info!(file = %file.display(), "loading machine fixtures");
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| err(&file, format!("cannot read: {e}")))?;
+        fleet.extend(parse_machines(&file, &text, &mut seen)?);
+    }
+    Ok(fleet)
+}
+
+/// Parses one machine file; `seen` collects ids across files to reject duplicates.
+pub fn parse_machines(
+    file: &Path,
+    text: &str,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<FleetMachine>, FixtureError> {
+    let err = |message: String| FixtureError {
+        file: file.to_path_buf(),
+        message,
+    };
+    let doc: Value = serde_json::from_str(text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let items = match doc {
+        Value::Array(items) => items,
+        Value::Object(mut o) => match o.remove("machines") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(err(
+                    "expected an array of machines or {\"machines\": [...]}".to_owned(),
+                ))
+            }
+        },
+        _ => {
+            return Err(err(
+                "expected an array of machines or {\"machines\": [...]}".to_owned(),
+            ))
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| parse_machine(item, seen).map_err(|m| err(format!("machine #{i}: {m}"))))
+        .collect()
+}
+
+fn parse_machine(item: Value, seen: &mut HashSet<String>) -> Result<FleetMachine, String> {
+    let Value::Object(mut obj) = item else {
+        return Err("not a JSON object".to_owned());
+    };
+    let label = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    let isolation = match obj.remove("isolation") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s))
+            if ["Full", "Selective", "UnManagedDevice"].contains(&s.as_str()) =>
+        {
+            Some(s)
+        }
+        Some(v) => {
+            return Err(format!(
+                "({label}) field `isolation`: {v} is not Full, Selective or UnManagedDevice"
+            ))
+        }
+    };
+    let restricted = match obj.remove("restricted") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(v) => {
+            return Err(format!(
+                "({label}) field `restricted`: {v} is not a boolean"
+            ))
+        }
+    };
+    let simulation: SimulationOverride = match obj.remove("simulation") {
+        None | Some(Value::Null) => SimulationOverride::default(),
+        Some(v) => typed(v).map_err(|e| format!("({label}) field `simulation.{e}"))?,
+    };
+    let mut machine: Machine =
+        typed(Value::Object(obj)).map_err(|e| format!("({label}) field `{e}"))?;
+    validate(&mut machine).map_err(|e| format!("({label}) {e}"))?;
+    if !seen.insert(machine.id.clone()) {
+        return Err(format!("duplicate machine id {}", machine.id));
+    }
+    Ok(FleetMachine {
+        machine,
+        isolation,
+        restricted,
+        simulation,
+    })
+}
+
+/// Deserializes with the failing path in the error: "osBuild`: invalid type ...".
+fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names unknown and missing fields in its own message; the path is then just ".".
+        if path == "." {
+            format!("{}`: {inner}", field_of(&inner))
+        } else {
+            format!("{path}`: {inner}")
+        }
+    })
+}
+
+fn field_of(msg: &str) -> &str {
+    msg.split('`').nth(1).unwrap_or("?")
+}
+
+const HEALTH: &[&str] = &[
+    "Active",
+    "Inactive",
+    "ImpairedCommunication",
+    "NoSensorData",
+    "NoSensorDataImpairedCommunication",
+    "Unknown",
+];
+const RISK: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
+const EXPOSURE: &[&str] = &["None", "Low", "Medium", "High"];
+const VALUE: &[&str] = &["Normal", "Low", "High"];
+
+fn validate(m: &mut Machine) -> Result<(), String> {
+    if m.id.len() != 40 || !m.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("field `id`: {:?} is not 40 hex characters", m.id));
+    }
+    m.id.make_ascii_lowercase();
+    if m.computer_dns_name.trim().is_empty() {
+        return Err("field `computerDnsName`: must not be empty".to_owned());
+    }
+    if m.os_platform.trim().is_empty() {
+        return Err("field `osPlatform`: must not be empty".to_owned());
+    }
+    one_of("healthStatus", Some(&m.health_status), HEALTH)?;
+    one_of("riskScore", m.risk_score.as_ref(), RISK)?;
+    one_of("exposureLevel", m.exposure_level.as_ref(), EXPOSURE)?;
+    one_of("deviceValue", m.device_value.as_ref(), VALUE)?;
+    Ok(())
+}
+
+fn one_of(field: &str, value: Option<&String>, allowed: &[&str]) -> Result<(), String> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(format!(
+            "field `{field}`: {v:?} is not one of {}",
+            allowed.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<FleetMachine>, FixtureError> {
+        parse_machines(Path::new("t.json"), text, &mut HashSet::new())
+    }
+
+    const OK: &str = r#"{"id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","computerDnsName":"a","firstSeen":"2024-01-01T00:00:00Z","lastSeen":"2024-01-01T00:00:00Z","osPlatform":"Windows11"}"#;
+
+    #[test]
+    fn the_default_fleet_loads() {
+        let fleet = default_fleet().unwrap();
+        assert!(fleet.len() >= 20);
+        assert!(fleet.iter().any(|f| f.isolation.is_some()));
+    }
+
+    #[test]
+    fn ids_are_lowercased() {
+        let fleet = parse(&format!("[{OK}]")).unwrap();
+        assert_eq!(fleet[0].machine.id, "a".repeat(40));
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        let text = OK.replace(
+            r#""osPlatform":"Windows11""#,
+            r#""osPlatform":"Windows11","osBuild":"x""#,
+        );
+        let e = parse(&format!("[{text}]")).unwrap_err().to_string();
+        assert!(e.contains("t.json") && e.contains("osBuild"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let text = OK.replace(r#""osPlatform""#, r#""osPlatfrom":"x","osPlatform""#);
+        let e = parse(&format!("[{text}]")).unwrap_err().to_string();
+        assert!(e.contains("osPlatfrom"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let text = OK.replace(r#","osPlatform":"Windows11""#, "");
+        let e = parse(&format!("[{text}]")).unwrap_err().to_string();
+        assert!(e.contains("osPlatform"), "{e}");
+    }
+
+    #[test]
+    fn duplicates_and_bad_ids_are_refused() {
+        assert!(parse(&format!("[{OK},{OK}]"))
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
+        let bad = OK.replace("AAAA", "ZZZZ");
+        assert!(parse(&format!("[{bad}]"))
+            .unwrap_err()
+            .to_string()
+            .contains("`id`"));
+    }
+
+    #[test]
+    fn bad_simulation_is_named() {
+        let text = OK.replace(
+            r#""osPlatform""#,
+            r#""simulation":{"outcome":"Maybe"},"osPlatform""#,
+        );
+        let e = parse(&format!("[{text}]")).unwrap_err().to_string();
+        assert!(e.contains("simulation.outcome"), "{e}");
+    }
+}

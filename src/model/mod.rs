@@ -1,0 +1,12 @@
+//! Wire shapes of the Defender API: the MachineAction and Machine entities in their real property
+//! order, the 7-digit UTC timestamp, and the OData envelopes around them (spec §4, §7, §8.1).
+
+mod action;
+mod machine;
+mod odata;
+mod timestamp;
+
+pub use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
+pub use machine::{IpAddress, Machine};
+pub use odata::{Collection, Entity, OData};
+pub use timestamp::Timestamp;

@@ -1,0 +1,138 @@
+//! Request extractors whose rejections are Defender errors: the authenticated `Caller`, the
+//! service root for `@odata.context`, the JSON body (read eagerly, parsed when the handler
+//! asks, so a 404 for an unknown machine comes before a 400 for its body), and body parameters.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts, StatusCode},
+};
+use serde_json::{Map, Value};
+
+use crate::{auth::Caller, error::ApiError, state::AppState};
+
+/// Largest accepted body (emulator-decisions: over 1 MiB → 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("route has no auth guard".into()))
+    }
+}
+
+/// `{scheme}://{host}/api` as the client called it (any Host is served).
+#[derive(Debug, Clone)]
+pub struct ServiceRoot(pub String);
+
+impl ServiceRoot {
+    /// `@odata.context` for `fragment`, e.g. `MachineActions/$entity`.
+    pub fn context(&self, fragment: &str) -> String {
+        format!("{}/$metadata#{fragment}", self.0)
+    }
+}
+
+impl FromRequestParts<AppState> for ServiceRoot {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| "localhost".to_owned());
+        Ok(Self(format!("{}://{host}/api", state.scheme)))
+    }
+}
+
+/// A request body that should be a JSON object.
+#[derive(Debug)]
+pub struct JsonBody {
+    is_json: bool,
+    bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
+            } else {
+                ApiError::invalid_body(format!("Request body could not be read: {r}"))
+            }
+        })?;
+        Ok(Self { is_json, bytes })
+    }
+}
+
+impl JsonBody {
+    /// The body as a JSON object, or 400 `InvalidRequestBody` saying why not.
+    pub fn object(&self) -> Result<Map<String, Value>, ApiError> {
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::invalid_body("Request body is missing"));
+        }
+        if !self.is_json {
+            return Err(ApiError::invalid_body(
+                "Request body must be sent with Content-Type: application/json",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&self.bytes) {
+            Ok(Value::Object(o)) => Ok(o),
+            Ok(_) => Err(ApiError::invalid_body("Request body must be a JSON object")),
+            Err(e) => Err(ApiError::invalid_body(format!(
+                "Request body is not valid JSON: {e}"
+            ))),
+        }
+    }
+}
+
+/// A required string parameter; keys are case-sensitive (`comment` is not `Comment`).
+pub fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(ApiError::missing_parameter(key)),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ApiError::invalid_body(format!(
+            "Parameter {key} must be a string"
+        ))),
+    }
+}
+
+/// An optional enum parameter: its canonical spelling (values match case-insensitively, as
+/// ASP.NET's enum binding does), `default` when absent, 400 `InvalidInput` outside `allowed`.
+pub fn optional_enum(
+    obj: &Map<String, Value>,
+    key: &str,
+    allowed: &[&'static str],
+    default: &'static str,
+) -> Result<String, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(default.to_owned()),
+        Some(Value::String(s)) => allowed
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(s))
+            .map(|a| (*a).to_owned())
+            .ok_or_else(|| ApiError::invalid_input(s)),
+        Some(v) => Err(ApiError::invalid_input(&v.to_string())),
+    }
+}

@@ -1,0 +1,205 @@
+//! The route table: every API route with the permission that guards it, the guard that enforces
+//! it, path normalisation (`/api/v1.0/` and case-insensitive action segments), and the JSON 404.
+
+mod actions;
+mod admin;
+pub mod extract;
+mod machineactions;
+mod machines;
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    middleware::{from_fn_with_state, Next},
+    response::Response,
+    routing::{get, post, MethodRouter},
+    Router,
+};
+
+use crate::{
+    auth::{self, Access},
+    error::{ApiError, Code},
+    state::AppState,
+};
+
+/// One API endpoint: method, route template (after normalisation), who may call it, and its
+/// handler.
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Every `/api` endpoint. The router is built from this table, so no route can exist without
+/// its access rule.
+pub static ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/isolate",
+        access: auth::ISOLATE,
+        handler: || post(actions::isolate),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/unisolate",
+        access: auth::ISOLATE,
+        handler: || post(actions::unisolate),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/machines/{id}",
+        access: auth::READ,
+        handler: || get(machines::get_machine),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/machineactions/{id}",
+        access: auth::READ,
+        handler: || get(machineactions::get_action),
+    },
+];
+
+/// The API router (guarded) merged with the control plane, with the JSON 404 fallback.
+pub fn router(state: AppState) -> Router {
+    let api = ENDPOINTS
+        .iter()
+        .fold(Router::new(), |r, e| r.route(e.path, (e.handler)()));
+    api
+        // route_layer: only matched paths are guarded, so unknown paths still 404 without a token.
+        .route_layer(from_fn_with_state(state.clone(), guard))
+        .merge(admin::router())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Authenticates (401) and authorizes (403) the caller of a matched API route.
+async fn guard(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let method = req.method().as_str();
+    let Some(endpoint) = ENDPOINTS
+        .iter()
+        .find(|e| e.path == matched.as_str() && e.method == method)
+    else {
+        // The path is routed but not for this method: axum answers 405 with `Allow`.
+        return Ok(next.run(req).await);
+    };
+    let caller = state.auth.authenticate(req.headers(), state.clock.now())?;
+    caller.authorize(&endpoint.access)?;
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound {
+        code: Code::NotFound,
+        message: format!("No route matches {} {}", req.method(), req.uri().path()),
+    }
+}
+
+/// Route words matched case-insensitively (the docs spell `GetPackageUri` and `getPackageUri`).
+const ROUTE_WORDS: &[&str] = &[
+    "machines",
+    "machineactions",
+    "isolate",
+    "unisolate",
+    "restrictcodeexecution",
+    "unrestrictcodeexecution",
+    "runantivirusscan",
+    "collectinvestigationpackage",
+    "offboard",
+    "stopandquarantinefile",
+    "cancel",
+    "getpackageuri",
+    "findbytag",
+    "tags",
+];
+
+/// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;
+/// ids and names keep their case. Paths outside `/api` are left alone.
+pub fn normalize(mut req: Request) -> Request {
+    let Some(path) = canonical_api_path(req.uri().path()) else {
+        return req;
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+fn canonical_api_path(path: &str) -> Option<String> {
+    let mut segs = path.split('/').skip(1);
+    if !segs.next()?.eq_ignore_ascii_case("api") {
+        return None;
+    }
+    let mut out = String::from("/api");
+    let mut first = true;
+    for seg in segs {
+        if first && seg.eq_ignore_ascii_case("v1.0") {
+            first = false;
+            continue;
+        }
+        first = false;
+        if seg.is_empty() {
+            continue;
+        }
+        out.push('/');
+        let lower = seg.to_ascii_lowercase();
+        if ROUTE_WORDS.contains(&lower.as_str()) {
+            out.push_str(&lower);
+        } else {
+            out.push_str(seg);
+        }
+    }
+    (out != path).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_and_mixed_case_paths_normalise() {
+        assert_eq!(
+            canonical_api_path("/api/v1.0/Machines/ABC/UnIsolate/").as_deref(),
+            Some("/api/machines/ABC/unisolate")
+        );
+        assert_eq!(
+            canonical_api_path("/API/machineactions/x/GetPackageUri").as_deref(),
+            Some("/api/machineactions/x/getpackageuri")
+        );
+        assert_eq!(canonical_api_path("/api/machines/abc"), None);
+        assert_eq!(canonical_api_path("/_mock/health"), None);
+    }
+
+    #[test]
+    fn every_endpoint_entry_is_unique() {
+        for (i, a) in ENDPOINTS.iter().enumerate() {
+            for b in &ENDPOINTS[i + 1..] {
+                assert!(
+                    !(a.path == b.path && a.method == b.method),
+                    "{} {}",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}

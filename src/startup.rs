@@ -1,0 +1,70 @@
+//! Building the application (`app`) and serving it (`run`), shared by the binary and the tests.
+
+use std::{future::Future, io, net::SocketAddr};
+
+use axum::{extract::DefaultBodyLimit, middleware::from_fn, Router};
+use tokio::net::TcpListener;
+use tower::{util::MapRequestLayer, ServiceBuilder};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::{
+    middleware,
+    routes::{self, extract::MAX_BODY_BYTES},
+    state::AppState,
+};
+
+/// The whole application: routes behind path normalisation, inside the middleware stack.
+pub fn app(state: AppState) -> Router {
+    // Normalising the path must happen before routing, and `Router::layer` runs after it; so the
+    // routed app is the fallback service of an outer router that carries the stack.
+    let routed = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(routes::normalize))
+        .service(routes::router(state));
+    Router::new().fallback_service(routed).layer(
+        // Top to bottom = outermost first: the request context sees every response, panics
+        // included, and renders every error body.
+        ServiceBuilder::new()
+            .layer(from_fn(middleware::request_context))
+            .layer(CatchPanicLayer::custom(middleware::panic_response))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
+}
+
+/// Serves `state` on an already-bound listener until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

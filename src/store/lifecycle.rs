@@ -1,0 +1,195 @@
+//! Device simulation: how a machine's sensor picks up and completes actions, as a plan fixed when
+//! the action is created and replayed against the emulator clock (emulator-decisions "Lifecycle").
+//!
+//! Progress is evaluated lazily: each read first replays every due transition in time order, so
+//! advancing the clock by an hour moves every action as if an hour had passed, with the timestamps
+//! of the moments the transitions were due, and with no background task to race against.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::model::ActionStatus;
+
+/// How long an offline device's actions stay `Pending` before they end `TimeOut` (spec §2).
+pub const OFFLINE_TIMEOUT: Duration = Duration::days(3);
+
+/// What the device does with an action once it has picked it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    TimeOut,
+    /// Never picked up: stays `Pending` until cancelled.
+    Stuck,
+}
+
+/// A machine's device behaviour. Every field is optional in fixtures and falls back to the
+/// server-wide defaults (`--pickup-delay`, `--completion-delay`, `--outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Simulation {
+    pub online: bool,
+    pub pickup_delay_seconds: u64,
+    pub completion_delay_seconds: u64,
+    pub outcome: Outcome,
+    /// The sensor is too old for response actions: they answer 400 `ClientVersionNotSupported`.
+    pub sensor_outdated: bool,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Self {
+            online: true,
+            pickup_delay_seconds: 10,
+            completion_delay_seconds: 50,
+            outcome: Outcome::Succeeded,
+            sensor_outdated: false,
+        }
+    }
+}
+
+/// Per-machine overrides as written in a fixture's `simulation` object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulationOverride {
+    pub online: Option<bool>,
+    pub pickup_delay_seconds: Option<u64>,
+    pub completion_delay_seconds: Option<u64>,
+    pub outcome: Option<Outcome>,
+    pub sensor_outdated: Option<bool>,
+}
+
+impl SimulationOverride {
+    /// The defaults with this override's fields applied.
+    pub fn apply(&self, defaults: Simulation) -> Simulation {
+        Simulation {
+            online: self.online.unwrap_or(defaults.online),
+            pickup_delay_seconds: self
+                .pickup_delay_seconds
+                .unwrap_or(defaults.pickup_delay_seconds),
+            completion_delay_seconds: self
+                .completion_delay_seconds
+                .unwrap_or(defaults.completion_delay_seconds),
+            outcome: self.outcome.unwrap_or(defaults.outcome),
+            sensor_outdated: self.sensor_outdated.unwrap_or(defaults.sensor_outdated),
+        }
+    }
+}
+
+/// The transitions an action will go through, fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// When the device picks the action up (`Pending` → `InProgress`); `None` = never.
+    pub pickup_at: Option<OffsetDateTime>,
+    /// When it ends, and how; `None` = never (stuck).
+    pub end: Option<(OffsetDateTime, ActionStatus)>,
+}
+
+impl Plan {
+    /// The plan for an action created at `created` on a device behaving as `sim`.
+    pub fn new(created: OffsetDateTime, sim: &Simulation) -> Self {
+        if !sim.online {
+            return Self {
+                pickup_at: None,
+                end: Some((created + OFFLINE_TIMEOUT, ActionStatus::TimeOut)),
+            };
+        }
+        let status = match sim.outcome {
+            Outcome::Succeeded => ActionStatus::Succeeded,
+            Outcome::Failed => ActionStatus::Failed,
+            Outcome::TimeOut => ActionStatus::TimeOut,
+            Outcome::Stuck => {
+                return Self {
+                    pickup_at: None,
+                    end: None,
+                }
+            }
+        };
+        let pickup = created + secs(sim.pickup_delay_seconds);
+        Self {
+            pickup_at: Some(pickup),
+            end: Some((pickup + secs(sim.completion_delay_seconds), status)),
+        }
+    }
+
+    /// Transitions due at or before `now` that `current` has not made yet, in time order.
+    pub fn due(
+        &self,
+        current: ActionStatus,
+        now: OffsetDateTime,
+    ) -> Vec<(OffsetDateTime, ActionStatus)> {
+        let mut out = Vec::with_capacity(2);
+        if current == ActionStatus::Pending {
+            if let Some(t) = self.pickup_at.filter(|t| *t <= now) {
+                out.push((t, ActionStatus::InProgress));
+            }
+        }
+        if !current.is_terminal() {
+            if let Some((t, status)) = self.end.filter(|(t, _)| *t <= now) {
+                out.push((t, status));
+            }
+        }
+        out
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + Duration::days(20000)
+    }
+
+    #[test]
+    fn online_device_picks_up_then_completes() {
+        let plan = Plan::new(t0(), &Simulation::default());
+        assert!(plan
+            .due(ActionStatus::Pending, t0() + Duration::seconds(9))
+            .is_empty());
+        let due = plan.due(ActionStatus::Pending, t0() + Duration::seconds(10));
+        assert_eq!(
+            due,
+            vec![(t0() + Duration::seconds(10), ActionStatus::InProgress)]
+        );
+        let due = plan.due(ActionStatus::InProgress, t0() + Duration::hours(1));
+        assert_eq!(
+            due,
+            vec![(t0() + Duration::seconds(60), ActionStatus::Succeeded)]
+        );
+    }
+
+    #[test]
+    fn offline_device_times_out_after_three_days() {
+        let sim = Simulation {
+            online: false,
+            ..Simulation::default()
+        };
+        let plan = Plan::new(t0(), &sim);
+        assert!(plan
+            .due(
+                ActionStatus::Pending,
+                t0() + Duration::days(3) - Duration::seconds(1)
+            )
+            .is_empty());
+        assert_eq!(
+            plan.due(ActionStatus::Pending, t0() + Duration::days(3)),
+            vec![(t0() + Duration::days(3), ActionStatus::TimeOut)]
+        );
+    }
+
+    #[test]
+    fn stuck_device_never_moves() {
+        let sim = Simulation {
+            outcome: Outcome::Stuck,
+            ..Simulation::default()
+        };
+        assert!(Plan::new(t0(), &sim)
+            .due(ActionStatus::Pending, t0() + Duration::days(365))
+            .is_empty());
+    }
+}

@@ -1,0 +1,125 @@
+//! The in-memory state of the emulator, per tenant. The store owns all locking: callers get owned
+//! clones back, and no guard ever leaves a method (so none can be held across an `.await`).
+
+mod lifecycle;
+pub mod rules;
+mod tenant;
+
+use std::{collections::HashSet, sync::Arc};
+
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Machine;
+
+pub use lifecycle::{Outcome, Plan, Simulation, SimulationOverride, OFFLINE_TIMEOUT};
+pub use tenant::{MachineView, NewAction, Submitted, Tenant};
+
+/// What a second action of a conflict group gets while one is in flight (emulator-decisions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// 400 `ActiveRequestAlreadyExists`.
+    Reject,
+    /// 201 with the in-flight action (same id).
+    ReturnExisting,
+    /// A new action.
+    Allow,
+}
+
+/// Server-wide behaviour of every tenant's state.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub duplicate_policy: DuplicatePolicy,
+    pub strict_state: bool,
+    pub simulation: Simulation,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            duplicate_policy: DuplicatePolicy::Reject,
+            strict_state: false,
+            simulation: Simulation::default(),
+        }
+    }
+}
+
+/// One machine of the fixture fleet: the wire entity plus the emulator-only state around it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetMachine {
+    pub machine: Machine,
+    /// `Some(scope)` when the machine starts isolated (`Full`, `Selective`, `UnManagedDevice`).
+    pub isolation: Option<String>,
+    /// Whether app execution starts restricted.
+    pub restricted: bool,
+    pub simulation: SimulationOverride,
+}
+
+/// Which machines a caller can see: all of them, or those of its device groups (`rbacGroupName`).
+#[derive(Debug, Clone, Default)]
+pub enum Visibility {
+    #[default]
+    All,
+    Groups(Arc<HashSet<String>>),
+}
+
+impl Visibility {
+    /// Whether a caller with this visibility sees `m`.
+    pub fn sees(&self, m: &Machine) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Groups(groups) => m
+                .rbac_group_name
+                .as_deref()
+                .is_some_and(|g| groups.iter().any(|x| x.eq_ignore_ascii_case(g))),
+        }
+    }
+}
+
+/// All tenants' state. A tenant's first request gives it its own copy of the fixture fleet.
+#[derive(Debug)]
+pub struct Store {
+    tenants: DashMap<String, Arc<Tenant>>,
+    fleet: Arc<[FleetMachine]>,
+    options: StoreOptions,
+}
+
+impl Store {
+    /// A store whose tenants each start from `fleet`.
+    pub fn new(fleet: Vec<FleetMachine>, options: StoreOptions) -> Self {
+        Self {
+            tenants: DashMap::new(),
+            fleet: fleet.into(),
+            options,
+        }
+    }
+
+    /// The tenant `tid` (case-insensitive), created from the fleet on first use.
+    pub fn tenant(&self, tid: &str) -> Arc<Tenant> {
+        let key = tid.to_ascii_lowercase();
+        if let Some(t) = self.tenants.get(&key) {
+            return Arc::clone(&t);
+        }
+        let t = self
+            .tenants
+            .entry(key)
+            .or_insert_with(|| Arc::new(Tenant::new(&self.fleet, self.options)));
+        Arc::clone(&t)
+    }
+
+    /// Forgets a tenant's state; its next request starts again from the fleet. True if it existed.
+    pub fn reset(&self, tid: &str) -> bool {
+        self.tenants.remove(&tid.to_ascii_lowercase()).is_some()
+    }
+
+    /// Forgets every tenant's state.
+    pub fn reset_all(&self) {
+        self.tenants.clear();
+    }
+
+    /// The server-wide options.
+    pub fn options(&self) -> StoreOptions {
+        self.options
+    }
+}

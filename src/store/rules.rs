@@ -1,0 +1,265 @@
+//! Which actions a machine's OS supports (spec §2, §6) and which actions conflict with each other
+//! (emulator-decisions "Machine actions": conflict groups).
+
+use crate::{
+    error::{ApiError, Code},
+    model::{ActionType, Machine},
+};
+
+/// Actions of one group may not be in flight together on one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConflictGroup {
+    Isolation,
+    Restriction,
+    Scan,
+    Collection,
+    Offboard,
+    /// StopAndQuarantineFile conflicts only with itself for the same file.
+    Quarantine(String),
+    LiveResponse,
+}
+
+/// The conflict group of an action (`sha1` for StopAndQuarantineFile).
+pub fn conflict_group(kind: ActionType, sha1: Option<&str>) -> ConflictGroup {
+    match kind {
+        ActionType::Isolate | ActionType::Unisolate => ConflictGroup::Isolation,
+        ActionType::RestrictCodeExecution | ActionType::UnrestrictCodeExecution => {
+            ConflictGroup::Restriction
+        }
+        ActionType::RunAntiVirusScan => ConflictGroup::Scan,
+        ActionType::CollectInvestigationPackage => ConflictGroup::Collection,
+        ActionType::Offboard => ConflictGroup::Offboard,
+        ActionType::StopAndQuarantineFile => {
+            ConflictGroup::Quarantine(sha1.unwrap_or_default().to_ascii_lowercase())
+        }
+        ActionType::LiveResponse => ConflictGroup::LiveResponse,
+    }
+}
+
+/// Windows 10 build numbers of the feature releases, for machines whose fixture gives only `version`.
+fn win10_build(version: &str) -> Option<i64> {
+    Some(match version {
+        "1507" => 10240,
+        "1511" => 10586,
+        "1607" => 14393,
+        "1703" => 15063,
+        "1709" => 16299,
+        "1803" => 17134,
+        "1809" => 17763,
+        "1903" => 18362,
+        "1909" => 18363,
+        "2004" => 19041,
+        "20H2" => 19042,
+        "21H1" => 19043,
+        "21H2" => 19044,
+        "22H2" => 19045,
+        _ => return None,
+    })
+}
+
+const WIN10_1703: i64 = 15063;
+const WIN10_1709: i64 = 16299;
+
+/// The OS families the support rules distinguish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// Windows 10 with its build, if known (unknown = assume current).
+    Win10(Option<i64>),
+    Win11,
+    /// Windows Server with its release year (2012 R2 = 2013 so that "2012 R2 and later" is `>= 2013`).
+    Server(u16),
+    /// Older Windows clients (7, 8.1) and anything Windows we cannot place.
+    OldWindows,
+    Linux,
+    MacOs,
+    Mobile,
+    Other,
+}
+
+const LINUX_PLATFORMS: &[&str] = &[
+    "linux",
+    "ubuntu",
+    "debian",
+    "redhatenterpriselinux",
+    "centos",
+    "suse",
+    "sles",
+    "oraclelinux",
+    "amazonlinux",
+    "fedora",
+    "rocky",
+    "almalinux",
+];
+
+fn family(m: &Machine) -> Family {
+    let p = m.os_platform.to_ascii_lowercase();
+    if p == "windows10" {
+        let build = m
+            .os_build
+            .filter(|b| *b > 0)
+            .or_else(|| m.version.as_deref().and_then(win10_build));
+        return Family::Win10(build);
+    }
+    if p == "windows11" {
+        return Family::Win11;
+    }
+    if let Some(rest) = p.strip_prefix("windowsserver") {
+        let year: u16 = rest.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
+        let year = if year == 2012 && rest.contains("r2") {
+            2013
+        } else {
+            year
+        };
+        return Family::Server(year);
+    }
+    if p == "azurestackhci" {
+        return Family::Server(2023);
+    }
+    if p.starts_with("windows") {
+        return Family::OldWindows;
+    }
+    if LINUX_PLATFORMS.iter().any(|l| p.starts_with(l)) {
+        return Family::Linux;
+    }
+    if p == "macos" {
+        return Family::MacOs;
+    }
+    if p == "ios" || p == "android" {
+        return Family::Mobile;
+    }
+    Family::Other
+}
+
+fn win10_at_least(build: Option<i64>, min: i64) -> bool {
+    build.is_none_or(|b| b >= min)
+}
+
+/// Whether `m` supports `kind` with isolation `scope` (spec §2, §6).
+pub fn supports(m: &Machine, kind: ActionType, scope: Option<&str>) -> bool {
+    let f = family(m);
+    match kind {
+        ActionType::Isolate if scope == Some("UnManagedDevice") => true,
+        ActionType::Isolate if scope == Some("Selective") => match f {
+            Family::Win10(b) => win10_at_least(b, WIN10_1709),
+            Family::Win11 | Family::MacOs => true,
+            Family::Server(y) => y >= 2013,
+            _ => false,
+        },
+        ActionType::Isolate | ActionType::Unisolate => match f {
+            Family::Win10(b) => win10_at_least(b, WIN10_1703),
+            Family::Win11 | Family::Linux | Family::MacOs => true,
+            Family::Server(y) => y >= 2013,
+            _ => false,
+        },
+        ActionType::RestrictCodeExecution | ActionType::UnrestrictCodeExecution => match f {
+            Family::Win10(b) => win10_at_least(b, WIN10_1709),
+            Family::Win11 => true,
+            Family::Server(y) => y >= 2019,
+            _ => false,
+        },
+        ActionType::RunAntiVirusScan => match f {
+            Family::Win10(b) => win10_at_least(b, WIN10_1709),
+            Family::Win11 => true,
+            _ => false,
+        },
+        ActionType::StopAndQuarantineFile => match f {
+            Family::Win10(b) => win10_at_least(b, WIN10_1703),
+            Family::Win11 => true,
+            _ => false,
+        },
+        ActionType::Offboard => matches!(
+            f,
+            Family::Win10(_) | Family::Win11 | Family::Server(_) | Family::OldWindows
+        ),
+        ActionType::CollectInvestigationPackage | ActionType::LiveResponse => {
+            !matches!(f, Family::Mobile)
+        }
+    }
+}
+
+/// 400 `OsPlatformNotSupported` unless `m` supports the action.
+pub fn check_supported(m: &Machine, kind: ActionType, scope: Option<&str>) -> Result<(), ApiError> {
+    if supports(m, kind, scope) {
+        return Ok(());
+    }
+    let platform = match (&m.version, m.os_build) {
+        (Some(v), _) if !v.is_empty() => format!("{} {v}", m.os_platform),
+        (_, Some(b)) => format!("{} build {b}", m.os_platform),
+        _ => m.os_platform.clone(),
+    };
+    Err(ApiError::bad_request(
+        Code::OsPlatformNotSupported,
+        format!("OS Platform {platform} isn't supported for this action."),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(platform: &str, version: Option<&str>, build: Option<i64>) -> Machine {
+        serde_json::from_value(serde_json::json!({
+            "id": "0".repeat(40), "computerDnsName": "x", "firstSeen": "2024-01-01T00:00:00Z",
+            "lastSeen": "2024-01-01T00:00:00Z", "osPlatform": platform, "version": version, "osBuild": build
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn windows10_1703_isolates_fully_but_not_selectively() {
+        let m = machine("Windows10", Some("1703"), None);
+        assert!(supports(&m, ActionType::Isolate, Some("Full")));
+        assert!(!supports(&m, ActionType::Isolate, Some("Selective")));
+    }
+
+    #[test]
+    fn windows10_1607_cannot_be_isolated() {
+        let m = machine("Windows10", None, Some(14393));
+        assert!(!supports(&m, ActionType::Isolate, Some("Full")));
+        assert!(check_supported(&m, ActionType::Isolate, Some("Full")).is_err());
+    }
+
+    #[test]
+    fn linux_isolates_fully_only() {
+        let m = machine("Linux", None, None);
+        assert!(supports(&m, ActionType::Isolate, Some("Full")));
+        assert!(!supports(&m, ActionType::Isolate, Some("Selective")));
+        assert!(!supports(&m, ActionType::Offboard, None));
+    }
+
+    #[test]
+    fn servers_from_2012_r2_isolate() {
+        assert!(supports(
+            &machine("WindowsServer2012R2", None, None),
+            ActionType::Isolate,
+            Some("Full")
+        ));
+        assert!(!supports(
+            &machine("WindowsServer2008R2", None, None),
+            ActionType::Isolate,
+            Some("Full")
+        ));
+        assert!(!supports(
+            &machine("WindowsServer2016", None, None),
+            ActionType::RestrictCodeExecution,
+            None
+        ));
+        assert!(supports(
+            &machine("WindowsServer2019", None, None),
+            ActionType::RestrictCodeExecution,
+            None
+        ));
+    }
+
+    #[test]
+    fn quarantine_groups_by_file() {
+        assert_ne!(
+            conflict_group(ActionType::StopAndQuarantineFile, Some("aa")),
+            conflict_group(ActionType::StopAndQuarantineFile, Some("bb"))
+        );
+        assert_eq!(
+            conflict_group(ActionType::Isolate, None),
+            conflict_group(ActionType::Unisolate, None)
+        );
+    }
+}

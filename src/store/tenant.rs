@@ -1,0 +1,352 @@
+//! One tenant's machines and machine actions, and the atomic submit / settle steps on them.
+//!
+//! Lock order is always machine entry, then action entries, and a machine entry is held for the
+//! whole of a submit: the duplicate check and the insert are one step, so of N concurrent
+//! requests for one machine and conflict group exactly one creates an action.
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Mutex,
+};
+
+use dashmap::DashMap;
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    lifecycle::{Plan, Simulation},
+    rules::{self, ConflictGroup},
+    DuplicatePolicy, FleetMachine, StoreOptions, Visibility,
+};
+use crate::{
+    error::{ApiError, Code},
+    model::{ActionStatus, ActionType, Machine, MachineAction, RelatedFileInfo, Timestamp},
+};
+
+/// A machine and the emulator-only state the wire entity does not show.
+#[derive(Debug, Clone)]
+struct MachineState {
+    machine: Machine,
+    isolation: Option<String>,
+    restricted: bool,
+    simulation: Simulation,
+    /// Actions not yet terminal, oldest first.
+    in_flight: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+struct ActionRecord {
+    wire: MachineAction,
+    seq: u64,
+    plan: Plan,
+    group: ConflictGroup,
+}
+
+/// What a client asked for, validated by the route.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub action_type: ActionType,
+    pub comment: String,
+    pub requestor: String,
+    /// `Full`/`Selective`/`UnManagedDevice` for isolation, `Quick`/`Full` for scans.
+    pub scope: Option<String>,
+    /// For StopAndQuarantineFile.
+    pub sha1: Option<String>,
+}
+
+/// The result of a submit: a new action, or the one already in flight (`return-existing`).
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    Created(MachineAction),
+    Existing(MachineAction),
+}
+
+impl Submitted {
+    /// The action either way.
+    pub fn into_action(self) -> MachineAction {
+        match self {
+            Submitted::Created(a) | Submitted::Existing(a) => a,
+        }
+    }
+}
+
+/// The emulator-side view of a machine, for `GET /_mock/machines/{id}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineView {
+    pub machine: Machine,
+    pub isolated: bool,
+    pub isolation_scope: Option<String>,
+    pub app_execution_restricted: bool,
+    pub simulation: Simulation,
+    pub in_flight_actions: Vec<Uuid>,
+}
+
+/// One tenant's state.
+#[derive(Debug)]
+pub struct Tenant {
+    machines: DashMap<String, MachineState>,
+    actions: DashMap<Uuid, ActionRecord>,
+    seq: AtomicU64,
+    options: StoreOptions,
+    policy_override: Mutex<Option<DuplicatePolicy>>,
+}
+
+impl Tenant {
+    pub(super) fn new(fleet: &[FleetMachine], options: StoreOptions) -> Self {
+        let machines = fleet
+            .iter()
+            .map(|f| {
+                let state = MachineState {
+                    machine: f.machine.clone(),
+                    isolation: f.isolation.clone(),
+                    restricted: f.restricted,
+                    simulation: f.simulation.apply(options.simulation),
+                    in_flight: Vec::new(),
+                };
+                (f.machine.id.clone(), state)
+            })
+            .collect();
+        Self {
+            machines,
+            actions: DashMap::new(),
+            seq: AtomicU64::new(0),
+            options,
+            policy_override: Mutex::new(None),
+        }
+    }
+
+    /// The duplicate policy in force for this tenant.
+    pub fn duplicate_policy(&self) -> DuplicatePolicy {
+        let guard = self
+            .policy_override
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        guard.unwrap_or(self.options.duplicate_policy)
+    }
+
+    /// Overrides (or with `None` restores) the server-wide duplicate policy for this tenant.
+    pub fn set_duplicate_policy(&self, policy: Option<DuplicatePolicy>) {
+        *self
+            .policy_override
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// The key of the machine `id_or_name` names: its id (any case), else its computer name (full
+    /// DNS name or first label, any case; the most recently seen one when several match).
+    pub fn resolve(&self, id_or_name: &str, vis: &Visibility) -> Result<String, ApiError> {
+        let lc = id_or_name.to_ascii_lowercase();
+        if let Some(m) = self.machines.get(&lc) {
+            if vis.sees(&m.machine) {
+                return Ok(lc);
+            }
+            return Err(ApiError::machine_not_found(id_or_name));
+        }
+        let mut best: Option<(Timestamp, String)> = None;
+        for entry in self.machines.iter() {
+            let m = &entry.machine;
+            let name = m.computer_dns_name.to_ascii_lowercase();
+            let short = name.split('.').next().unwrap_or_default();
+            if (name == lc || short == lc)
+                && vis.sees(m)
+                && best.as_ref().is_none_or(|(t, _)| m.last_seen > *t)
+            {
+                best = Some((m.last_seen, m.id.clone()));
+            }
+        }
+        best.map(|(_, id)| id)
+            .ok_or_else(|| ApiError::machine_not_found(id_or_name))
+    }
+
+    /// The machine `key` as of `now`.
+    pub fn machine(&self, key: &str, now: OffsetDateTime) -> Option<Machine> {
+        let mut m = self.machines.get_mut(key)?;
+        settle(&mut m, &self.actions, now);
+        Some(m.machine.clone())
+    }
+
+    /// Every machine the caller sees, as of `now`, in fleet id order.
+    pub fn machines(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<Machine> {
+        let mut keys: Vec<String> = self.machines.iter().map(|e| e.key().clone()).collect();
+        keys.sort();
+        keys.iter()
+            .filter_map(|k| self.machine(k, now))
+            .filter(|m| vis.sees(m))
+            .collect()
+    }
+
+    /// The emulator-side view of machine `key` as of `now`.
+    pub fn view(&self, key: &str, now: OffsetDateTime) -> Option<MachineView> {
+        let mut m = self.machines.get_mut(key)?;
+        settle(&mut m, &self.actions, now);
+        Some(MachineView {
+            machine: m.machine.clone(),
+            isolated: m.isolation.is_some(),
+            isolation_scope: m.isolation.clone(),
+            app_execution_restricted: m.restricted,
+            simulation: m.simulation,
+            in_flight_actions: m.in_flight.clone(),
+        })
+    }
+
+    /// Creates an action on machine `key`, atomically with the duplicate check.
+    pub fn submit(
+        &self,
+        key: &str,
+        new: NewAction,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, ApiError> {
+        let mut m = self
+            .machines
+            .get_mut(key)
+            .ok_or_else(|| ApiError::machine_not_found(key))?;
+        settle(&mut m, &self.actions, now);
+        let kind = new.action_type;
+        if m.simulation.sensor_outdated {
+            return Err(ApiError::bad_request(
+                Code::ClientVersionNotSupported,
+                format!(
+                    "{} is supported on client version 10.8295 and above",
+                    kind.as_str()
+                ),
+            ));
+        }
+        rules::check_supported(&m.machine, kind, new.scope.as_deref())?;
+        let group = rules::conflict_group(kind, new.sha1.as_deref());
+        let in_flight = m.in_flight.iter().find_map(|id| {
+            self.actions
+                .get(id)
+                .filter(|a| a.group == group)
+                .map(|a| a.wire.clone())
+        });
+        if let Some(existing) = in_flight {
+            match self.duplicate_policy() {
+                DuplicatePolicy::Reject => {
+                    return Err(ApiError::bad_request(
+                        Code::ActiveRequestAlreadyExists,
+                        "Action is already in progress",
+                    ))
+                }
+                DuplicatePolicy::ReturnExisting => return Ok(Submitted::Existing(existing)),
+                DuplicatePolicy::Allow => {}
+            }
+        }
+        if self.options.strict_state {
+            check_state(&m, kind)?;
+        }
+        let ts = Timestamp(now);
+        let wire = MachineAction {
+            id: Uuid::new_v4(),
+            action_type: kind,
+            title: None,
+            requestor: new.requestor,
+            requestor_comment: new.comment,
+            status: ActionStatus::Pending,
+            machine_id: m.machine.id.clone(),
+            computer_dns_name: m.machine.computer_dns_name.clone(),
+            creation_date_time_utc: ts,
+            last_update_date_time_utc: ts,
+            cancellation_requestor: None,
+            cancellation_comment: None,
+            cancellation_date_time_utc: None,
+            error_h_result: 0,
+            scope: new.scope,
+            external_id: None,
+            request_source: "PublicApi".to_owned(),
+            related_file_info: new.sha1.map(|h| RelatedFileInfo {
+                file_identifier: h,
+                file_identifier_type: "Sha1".to_owned(),
+            }),
+            commands: Vec::new(),
+            troubleshoot_info: None,
+        };
+        let record = ActionRecord {
+            wire: wire.clone(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            plan: Plan::new(now, &m.simulation),
+            group,
+        };
+        self.actions.insert(wire.id, record);
+        m.in_flight.push(wire.id);
+        Ok(Submitted::Created(wire))
+    }
+
+    /// The action `id` as of `now`, if the caller sees its machine.
+    pub fn action(&self, id: Uuid, vis: &Visibility, now: OffsetDateTime) -> Option<MachineAction> {
+        let machine_id = self.actions.get(&id)?.wire.machine_id.clone();
+        // The action guard is dropped above: settling takes the machine entry first (lock order).
+        let visible = {
+            let mut m = self.machines.get_mut(&machine_id)?;
+            settle(&mut m, &self.actions, now);
+            vis.sees(&m.machine)
+        };
+        if !visible {
+            return None;
+        }
+        self.actions.get(&id).map(|a| a.wire.clone())
+    }
+}
+
+/// `--strict-state`: refuse an action that would not change the machine's state.
+fn check_state(m: &MachineState, kind: ActionType) -> Result<(), ApiError> {
+    let id = &m.machine.id;
+    let problem = match kind {
+        ActionType::Isolate if m.isolation.is_some() => format!("Machine {id} is already isolated"),
+        ActionType::Unisolate if m.isolation.is_none() => format!("Machine {id} is not isolated"),
+        ActionType::RestrictCodeExecution if m.restricted => {
+            format!("Machine {id} is already restricted")
+        }
+        ActionType::UnrestrictCodeExecution if !m.restricted => {
+            format!("Machine {id} is not restricted")
+        }
+        _ => return Ok(()),
+    };
+    Err(ApiError::bad_request(Code::BadRequest, problem))
+}
+
+/// Replays every transition of `m`'s in-flight actions that is due by `now`, in time order,
+/// applying each action's effect on the machine when it reaches `Succeeded`.
+fn settle(m: &mut MachineState, actions: &DashMap<Uuid, ActionRecord>, now: OffsetDateTime) {
+    let mut events = Vec::new();
+    for id in &m.in_flight {
+        if let Some(a) = actions.get(id) {
+            for (at, status) in a.plan.due(a.wire.status, now) {
+                events.push((at, a.seq, status.is_terminal(), status, *id));
+            }
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    events.sort_by_key(|e| (e.0, e.1, e.2));
+    for (at, _, terminal, status, id) in events {
+        let effect = actions.get_mut(&id).map(|mut a| {
+            a.wire.status = status;
+            a.wire.last_update_date_time_utc = Timestamp(at);
+            (a.wire.action_type, a.wire.scope.clone())
+        });
+        if let (ActionStatus::Succeeded, Some((kind, scope))) = (status, effect) {
+            apply_effect(m, kind, scope);
+        }
+        if terminal {
+            m.in_flight.retain(|x| *x != id);
+        }
+    }
+}
+
+/// What a succeeded action changes on its machine.
+fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<String>) {
+    match kind {
+        ActionType::Isolate => m.isolation = Some(scope.unwrap_or_else(|| "Full".to_owned())),
+        ActionType::Unisolate => m.isolation = None,
+        ActionType::RestrictCodeExecution => m.restricted = true,
+        ActionType::UnrestrictCodeExecution => m.restricted = false,
+        ActionType::Offboard => {
+            m.machine.onboarding_status = "Offboarded".to_owned();
+            m.machine.health_status = "Inactive".to_owned();
+        }
+        _ => {}
+    }
+}

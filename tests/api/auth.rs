@@ -1,0 +1,229 @@
+//! Bearer tokens: 401 for every way a token can be bad, 403 for audience and permissions, the
+//! emulator clock deciding expiry, delegated callers.
+
+use defender_mock::auth::{token, TokenSpec};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn unisolate_with(app: &TestApp, auth: Option<&str>) -> reqwest::Response {
+    let id = machine_id("fin-lt-0187");
+    let mut req = app
+        .client
+        .post(format!("{}/api/machines/{id}/unisolate", app.url))
+        .json(&json!({"Comment": "x"}));
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn missing_malformed_and_foreign_tokens_are_401_with_www_authenticate() {
+    let app = spawn_app().await;
+    let other_key =
+        defender_mock::auth::Keys::from_pem(include_str!("../fixtures/other-signing-key.pem"))
+            .unwrap();
+    let foreign = token::mint(
+        &other_key,
+        &TokenSpec {
+            now: app.state.clock.now(),
+            ..TokenSpec::default()
+        },
+    )
+    .unwrap();
+    let mut bad_iss = token::claims_for(&TokenSpec {
+        now: app.state.clock.now(),
+        ..TokenSpec::default()
+    });
+    bad_iss.iss = "https://login.example.com/tenant/".into();
+    let bad_iss = token::sign(app.state.auth.keys(), &bad_iss).unwrap();
+    let cases = [
+        None,
+        Some("Bearer".to_owned()),
+        Some("Bearer abc.def.ghi".to_owned()),
+        Some(format!("Basic {}", app.admin_token())),
+        Some(format!("Bearer {foreign}")),
+        Some(format!("Bearer {bad_iss}")),
+    ];
+    for auth in cases {
+        let r = unisolate_with(&app, auth.as_deref()).await;
+        assert_eq!(r.headers()["www-authenticate"], "Bearer", "{auth:?}");
+        assert_error(r, 401, "Unauthorized").await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_expires_on_the_emulator_clock() {
+    let app = spawn_app().await;
+    let t = app.token_with(TokenSpec {
+        roles: vec!["Machine.Isolate".into()],
+        ttl_secs: 60,
+        ..TokenSpec::default()
+    });
+    let r = unisolate_with(&app, Some(&format!("Bearer {t}"))).await;
+    assert_eq!(r.status(), 201);
+    app.advance(60.0).await;
+    assert_error(
+        unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
+        401,
+        "Unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_not_yet_valid_token_becomes_valid_when_the_clock_reaches_nbf() {
+    let app = spawn_app().await;
+    let future = app.state.clock.now() + time::Duration::hours(1);
+    let t = token::mint(
+        app.state.auth.keys(),
+        &TokenSpec {
+            roles: vec!["Machine.Isolate".into()],
+            now: future,
+            ..TokenSpec::default()
+        },
+    )
+    .unwrap();
+    assert_error(
+        unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
+        401,
+        "Unauthorized",
+    )
+    .await;
+    app.advance(3600.0).await;
+    assert_eq!(
+        unisolate_with(&app, Some(&format!("Bearer {t}")))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_the_role_is_403_naming_the_accepted_permissions() {
+    let app = spawn_app().await;
+    let t = app.token(&["Machine.Read.All"]);
+    let b = assert_error(
+        unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
+        403,
+        "Forbidden",
+    )
+    .await;
+    assert_eq!(
+        b["error"]["message"],
+        "The application does not have any of the required application permissions (Machine.Isolate) to access the resource."
+    );
+    let t = app.token(&["Machine.Isolate"]);
+    let b = assert_error(
+        app.get(&format!("/api/machines/{}", machine_id("dc01")), &t)
+            .await,
+        403,
+        "Forbidden",
+    )
+    .await;
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("(Machine.Read.All, Machine.ReadWrite.All)"));
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_403() {
+    let app = spawn_app().await;
+    for aud in [
+        "https://graph.microsoft.com",
+        "https://api.security.microsoft.com",
+    ] {
+        let t = app.token_with(TokenSpec {
+            roles: vec!["Machine.Isolate".into()],
+            audience: Some(aud.into()),
+            ..TokenSpec::default()
+        });
+        assert_error(
+            unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
+            403,
+            "Forbidden",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn every_accepted_audience_and_v2_tokens_work() {
+    let app = spawn_app().await;
+    for aud in [
+        "https://api.securitycenter.microsoft.com",
+        "https://securitycenter.onmicrosoft.com/windowsatpservice",
+        "fc780465-2017-40d4-a0c5-307022471b92",
+    ] {
+        let t = app.token_with(TokenSpec {
+            roles: vec!["Machine.Read.All".into()],
+            audience: Some(aud.into()),
+            ..TokenSpec::default()
+        });
+        assert_eq!(
+            app.get(&format!("/api/machines/{}", machine_id("dc01")), &t)
+                .await
+                .status(),
+            200,
+            "{aud}"
+        );
+    }
+    let t = app.token_with(TokenSpec {
+        roles: vec!["Machine.Read.All".into()],
+        v2: true,
+        ..TokenSpec::default()
+    });
+    assert_eq!(
+        app.get(&format!("/api/machines/{}", machine_id("dc01")), &t)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_delegated_token_acts_as_its_user() {
+    let app = spawn_app().await;
+    let t = app.token_with(TokenSpec {
+        scp: Some("Machine.Isolate Machine.Read".into()),
+        upn: Some("alice@contoso.com".into()),
+        ..TokenSpec::default()
+    });
+    let id = machine_id("fin-lt-0142");
+    let r = app
+        .act(&t, &id, "isolate", json!({"IsolationType": "Selective"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["requestor"], "alice@contoso.com");
+    // Delegated callers need the delegated scope, not an app role.
+    let t = app.token_with(TokenSpec {
+        scp: Some("Machine.Read".into()),
+        upn: Some("bob@contoso.com".into()),
+        ..TokenSpec::default()
+    });
+    let b = assert_error(
+        app.act(&t, &id, "unisolate", json!({})).await,
+        403,
+        "Forbidden",
+    )
+    .await;
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("delegated permissions (Machine.Isolate)"));
+}
+
+#[tokio::test]
+async fn the_control_plane_needs_no_token() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/_mock/health", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -1,0 +1,254 @@
+//! The real binary: ready line, env twins, `token` accepted by `serve`, fixture errors, signals.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+
+use crate::helpers::machine_id;
+
+const BIN: &str = env!("CARGO_BIN_EXE_defender-mock");
+
+/// A running `defender-mock serve`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("ready line");
+    let url = line
+        .strip_prefix("defender-mock listening on ")
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+        .to_owned();
+    Server { child, url }
+}
+
+fn mint(args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("token").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(token.lines().count(), 1, "the JWT alone on stdout");
+    token.trim().to_owned()
+}
+
+#[tokio::test]
+async fn serve_prints_one_ready_line_with_the_bound_port_and_token_output_is_accepted() {
+    let server = start(
+        &["serve", "--listen", "127.0.0.1:0", "--clock", "frozen"],
+        &[],
+    );
+    assert!(server.url.starts_with("http://127.0.0.1:"));
+    assert!(!server.url.ends_with(":0"));
+    let token = mint(&["--roles", "Machine.Isolate,Machine.Read.All"]);
+    let client = reqwest::Client::new();
+    let id = machine_id("fin-lt-0187");
+    let r = client
+        .post(format!("{}/api/machines/{id}/unisolate", server.url))
+        .bearer_auth(&token)
+        .json(&json!({"Comment": "Unisolate machine since it was clean and validated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let action: Value = r.json().await.unwrap();
+    let r = client
+        .post(format!("{}/_mock/clock/advance", server.url))
+        .json(&json!({"seconds": 120}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let polled: Value = client
+        .get(format!(
+            "{}/api/machineactions/{}",
+            server.url,
+            action["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(polled["status"], "Succeeded");
+}
+
+#[tokio::test]
+async fn serve_is_the_default_subcommand_and_flags_have_env_twins() {
+    let server = start(
+        &[],
+        &[
+            ("DEFENDER_MOCK_LISTEN", "127.0.0.1:0"),
+            ("DEFENDER_MOCK_CLOCK", "frozen"),
+        ],
+    );
+    let clock: Value = reqwest::get(format!("{}/_mock/clock", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clock["mode"], "frozen");
+}
+
+#[test]
+fn a_token_from_another_tenant_and_a_delegated_token_carry_their_claims() {
+    let token = mint(&[
+        "--tenant",
+        "11111111-2222-3333-4444-555555555555",
+        "--upn",
+        "a@b.c",
+        "--v2",
+    ]);
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["tid"], "11111111-2222-3333-4444-555555555555");
+    assert_eq!(claims["preferred_username"], "a@b.c");
+    assert_eq!(claims["ver"], "2.0");
+    assert!(claims["scp"].as_str().unwrap().contains("Machine.Isolate"));
+}
+
+fn run_serve_expecting_failure(dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no ready line");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn a_bad_fixture_stops_start_up_naming_the_file_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("dm-fixtures-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fleet.json");
+    std::fs::write(
+        &file,
+        r#"[{"id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","computerDnsName":"a","firstSeen":"2024-01-01T00:00:00Z","lastSeen":"2024-01-01T00:00:00Z","osPlatform":"Windows11","osBuild":"twenty"}]"#,
+    )
+    .unwrap();
+    let err = run_serve_expecting_failure(&dir);
+    assert!(
+        err.contains("fleet.json") && err.contains("osBuild"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::write(&file, "{ not json").unwrap();
+    let err = run_serve_expecting_failure(&dir);
+    assert!(
+        err.contains("fleet.json") && err.contains("not valid JSON"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_fixtures_folder_replaces_the_embedded_fleet() {
+    let dir = std::env::temp_dir().join(format!("dm-fixtures-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("one.json"),
+        r#"{"machines":[{"id":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","computerDnsName":"solo.test","firstSeen":"2024-01-01T00:00:00Z","lastSeen":"2024-01-01T00:00:00Z","osPlatform":"Windows11","isolation":"Full"}]}"#,
+    )
+    .unwrap();
+    let server = start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--fixtures",
+            dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let view: Value = reqwest::get(format!("{}/_mock/machines/solo.test", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["isolated"], true);
+    let r = reqwest::get(format!(
+        "{}/_mock/machines/{}",
+        server.url,
+        machine_id("dc01")
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 404);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_health_reports_it() {
+    let mut server = start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let health = |addr: &str| {
+        Command::new(BIN)
+            .args(["health", "--listen", addr])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(health(&addr));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!health(&addr));
+}

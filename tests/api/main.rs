@@ -1,0 +1,12 @@
+//! Integration tests: the real router served on 127.0.0.1:0 (in process) or the real binary.
+#![allow(unreachable_pub)] // helpers are shared between test modules, not an API
+
+mod helpers;
+
+mod actions;
+mod auth;
+mod cli;
+mod errors;
+mod lifecycle;
+mod machines;
+mod tenants;
