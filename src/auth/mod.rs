@@ -28,14 +28,21 @@ const CACHE_CAPACITY: usize = 4096;
 pub struct Authenticator {
     keys: Keys,
     cache: DashMap<Box<str>, Arc<Claims>>,
+    capacity: usize,
 }
 
 impl Authenticator {
     /// An authenticator for tokens signed by `keys`.
     pub fn new(keys: Keys) -> Self {
+        Self::with_capacity(keys, CACHE_CAPACITY)
+    }
+
+    /// An authenticator that caches at most `capacity` verified tokens.
+    pub fn with_capacity(keys: Keys, capacity: usize) -> Self {
         Self {
             keys,
             cache: DashMap::new(),
+            capacity: capacity.max(1),
         }
     }
 
@@ -68,10 +75,10 @@ impl Authenticator {
             ApiError::Unauthorized(e.to_string())
         })?;
         let claims = Arc::new(claims);
-        if self.cache.len() >= CACHE_CAPACITY {
+        if self.cache.len() >= self.capacity {
             let now = now.unix_timestamp();
             self.cache.retain(|_, c| c.exp > now);
-            if self.cache.len() >= CACHE_CAPACITY {
+            if self.cache.len() >= self.capacity {
                 self.cache.clear();
             }
         }
@@ -242,6 +249,38 @@ mod tests {
             auth.authenticate(&headers(&t), later),
             Err(ApiError::Unauthorized(_))
         ));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_dropping_expired_tokens_first() {
+        let auth = Authenticator::with_capacity(Keys::development(), 3);
+        let now = OffsetDateTime::now_utc();
+        let mint = |ttl| {
+            token::mint(
+                auth.keys(),
+                &TokenSpec {
+                    ttl_secs: ttl,
+                    now,
+                    ..TokenSpec::default()
+                },
+            )
+            .unwrap()
+        };
+        let short = mint(10);
+        let long: Vec<String> = (0..2).map(|_| mint(3600)).collect();
+        for t in std::iter::once(&short).chain(&long) {
+            auth.authenticate(&headers(t), now).unwrap();
+        }
+        assert_eq!(auth.cached(), 3);
+        // Full: the expired token is dropped, the live ones stay.
+        let later = now + time::Duration::seconds(20);
+        auth.authenticate(&headers(&mint(3600)), later).unwrap();
+        assert_eq!(auth.cached(), 3);
+        assert!(auth.cache.contains_key(long[0].as_str()));
+        assert!(!auth.cache.contains_key(short.as_str()));
+        // Full of live tokens: cleared rather than grown.
+        auth.authenticate(&headers(&mint(3600)), later).unwrap();
+        assert!(auth.cached() <= 3);
     }
 
     #[test]

@@ -1,12 +1,9 @@
 //! `POST /api/machines/{id}/{action}`: validate, then hand the action to the tenant's store.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use serde_json::{Map, Value};
 
-use super::extract::{optional_enum, required_string, JsonBody, ServiceRoot};
+use super::extract::{optional_enum, required_string, JsonBody, PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::Result,
@@ -22,7 +19,7 @@ pub(super) async fn isolate(
     State(state): State<AppState>,
     caller: Caller,
     root: ServiceRoot,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     body: JsonBody,
 ) -> Result<Created> {
     submit(&state, &caller, &root, &id, &body, ActionType::Isolate)
@@ -33,7 +30,7 @@ pub(super) async fn unisolate(
     State(state): State<AppState>,
     caller: Caller,
     root: ServiceRoot,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     body: JsonBody,
 ) -> Result<Created> {
     submit(&state, &caller, &root, &id, &body, ActionType::Unisolate)

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam};
 use crate::{
     auth::token::DEV_TENANT_ID,
     error::{ApiError, Code, Result},
@@ -78,7 +78,7 @@ async fn advance_clock(State(state): State<AppState>, body: JsonBody) -> Result<
 /// entity does not show. `?tenant=` picks the tenant (default: the development tenant).
 async fn machine_state(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     q: Params,
 ) -> Result<Response> {
     let q = params(q)?;
@@ -106,7 +106,7 @@ async fn reset(State(state): State<AppState>, q: Params) -> Result<StatusCode> {
 /// `PUT /_mock/tenants/{tid}/duplicate-policy {"policy": "reject"|"return-existing"|"allow"|null}`.
 async fn set_duplicate_policy(
     State(state): State<AppState>,
-    Path(tid): Path<String>,
+    PathParam(tid): PathParam,
     body: JsonBody,
 ) -> Result<Response> {
     let obj = body.object()?;

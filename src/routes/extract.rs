@@ -4,12 +4,16 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Path, Request},
     http::{header, request::Parts, StatusCode},
 };
 use serde_json::{Map, Value};
 
-use crate::{auth::Caller, error::ApiError, state::AppState};
+use crate::{
+    auth::Caller,
+    error::{ApiError, Code},
+    state::AppState,
+};
 
 /// Largest accepted body (emulator-decisions: over 1 MiB → 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -23,6 +27,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(|| ApiError::Internal("route has no auth guard".into()))
+    }
+}
+
+/// The one `{param}` of a route, as text; undecodable input is a Defender 400, not axum's text.
+#[derive(Debug, Clone)]
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Self(p))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    Code::InvalidInput,
+                    format!("Invalid input in the URL path: {e}"),
+                )
+            })
     }
 }
 

@@ -1,12 +1,9 @@
 //! `GET /api/machineactions/{id}`.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
-use super::extract::ServiceRoot;
+use super::extract::{PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::{ApiError, Code, Result},
@@ -31,7 +28,7 @@ pub(super) async fn get_action(
     State(state): State<AppState>,
     caller: Caller,
     root: ServiceRoot,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
 ) -> Result<OData<Entity<MachineAction>>> {
     let id = action_id(&raw)?;
     let action = state

@@ -1,11 +1,8 @@
 //! `GET /api/machines/{id}` (by id or computer name).
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 
-use super::extract::ServiceRoot;
+use super::extract::{PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::{ApiError, Result},
@@ -18,7 +15,7 @@ pub(super) async fn get_machine(
     State(state): State<AppState>,
     caller: Caller,
     root: ServiceRoot,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<OData<Entity<Machine>>> {
     let tenant = state.store.tenant(&caller.tenant);
     let key = tenant.resolve(&id, &caller.visibility)?;

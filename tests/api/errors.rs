@@ -151,3 +151,24 @@ async fn clock_advance_refuses_bad_input() {
         assert!(b["error"]["code"].is_string());
     }
 }
+
+#[tokio::test]
+async fn an_undecodable_path_is_a_defender_error_not_plain_text() {
+    let app = spawn_app().await;
+    let r = app
+        .post_raw(
+            "/api/machines/%FF%FE/isolate",
+            Some(&app.admin_token()),
+            Some("application/json"),
+            DOC_BODY,
+        )
+        .await;
+    assert_error(r, 400, "InvalidInput").await;
+    let r = app
+        .client
+        .get(format!("{}/_mock/machines/%FF", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "InvalidInput").await;
+}
