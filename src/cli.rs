@@ -16,9 +16,10 @@ use crate::{
     },
     clock::ClockMode,
     fixtures, startup,
-    state::AppState,
+    state::{AppState, Config},
     store::{DuplicatePolicy, Outcome, Simulation, StoreOptions},
     telemetry::{self, LogFormat},
+    throttle,
 };
 
 /// Default listen address; the port is documented in the README.
@@ -120,6 +121,20 @@ pub struct ServeArgs {
         default_value = "succeeded"
     )]
     pub outcome: Outcome,
+    /// `documented`: 100 calls/min and 1500/hour per tenant, app and endpoint (429 beyond); `off`.
+    #[arg(
+        long,
+        env = "DEFENDER_MOCK_RATE_LIMITS",
+        value_enum,
+        default_value = "documented"
+    )]
+    pub rate_limits: throttle::Mode,
+    /// Replaces the documented 100 calls per minute of the action and read endpoints.
+    #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Replaces the documented 1500 calls per hour of the action and read endpoints.
+    #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_HOUR")]
+    pub rate_limit_per_hour: Option<u32>,
 }
 
 /// Flags of `token`.
@@ -174,18 +189,26 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let keys = Keys::load(args.signing_key.as_deref())?;
-    let options = StoreOptions {
-        duplicate_policy: args.duplicate_policy,
-        strict_state: args.strict_state,
-        simulation: Simulation {
-            pickup_delay_seconds: args.pickup_delay,
-            completion_delay_seconds: args.completion_delay,
-            outcome: args.outcome,
-            ..Simulation::default()
+    let config = Config {
+        store: StoreOptions {
+            duplicate_policy: args.duplicate_policy,
+            strict_state: args.strict_state,
+            simulation: Simulation {
+                pickup_delay_seconds: args.pickup_delay,
+                completion_delay_seconds: args.completion_delay,
+                outcome: args.outcome,
+                ..Simulation::default()
+            },
+        },
+        clock: args.clock,
+        rate_limits: throttle::Settings {
+            mode: args.rate_limits,
+            per_minute: args.rate_limit_per_minute,
+            per_hour: args.rate_limit_per_hour,
         },
     };
     let machines = fleet.len();
-    let state = AppState::new(fleet, options, args.clock, keys);
+    let state = AppState::new(fleet, config, keys);
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -19,6 +19,7 @@ use crate::{
     model::Timestamp,
     state::AppState,
     store::DuplicatePolicy,
+    throttle,
 };
 
 /// Ten years: far more than any test needs, and far from overflowing the clock.
@@ -34,6 +35,10 @@ pub(super) fn router() -> Router<AppState> {
         .route(
             "/_mock/tenants/{tid}/duplicate-policy",
             put(set_duplicate_policy),
+        )
+        .route(
+            "/_mock/tenants/{tid}/rate-limits",
+            get(rate_limits).put(set_rate_limits),
         )
 }
 
@@ -121,4 +126,34 @@ async fn set_duplicate_policy(
     let tenant = state.store.tenant(&tid);
     tenant.set_duplicate_policy(policy);
     Ok(Json(json!({"tenant": tid, "policy": tenant.duplicate_policy()})).into_response())
+}
+
+async fn rate_limits(State(state): State<AppState>, PathParam(tid): PathParam) -> Response {
+    Json(state.limiter.settings(&tid)).into_response()
+}
+
+/// `PUT /_mock/tenants/{tid}/rate-limits {"mode": "documented"|"off", "perMinute": N, "perHour": N}`
+/// (`null` restores the server-wide settings).
+async fn set_rate_limits(
+    State(state): State<AppState>,
+    PathParam(tid): PathParam,
+    body: JsonBody,
+) -> Result<Response> {
+    let obj = body.object()?;
+    let settings = if obj.is_empty() || obj.get("mode") == Some(&Value::Null) {
+        None
+    } else {
+        let mut merged = serde_json::to_value(throttle::Settings::default())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Value::Object(m) = &mut merged {
+            m.extend(obj.clone());
+        }
+        Some(
+            serde_json::from_value::<throttle::Settings>(merged).map_err(|e| {
+                ApiError::bad_request(Code::InvalidInput, format!("Invalid input: {e}"))
+            })?,
+        )
+    };
+    state.limiter.set_tenant(&tid, settings);
+    Ok(Json(state.limiter.settings(&tid)).into_response())
 }

@@ -19,14 +19,16 @@ use crate::{
     auth::{self, Access},
     error::{ApiError, Code},
     state::AppState,
+    throttle::{self, Decision, Limit},
 };
 
-/// One API endpoint: method, route template (after normalisation), who may call it, and its
-/// handler.
+/// One API endpoint: method, route template (after normalisation), who may call it, its
+/// documented rate limit, and its handler.
 pub struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
+    pub limit: Limit,
     handler: fn() -> MethodRouter<AppState>,
 }
 
@@ -43,24 +45,28 @@ pub static ENDPOINTS: &[Endpoint] = &[
         method: "POST",
         path: "/api/machines/{id}/isolate",
         access: auth::ISOLATE,
+        limit: throttle::DOCUMENTED,
         handler: || post(actions::isolate),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/unisolate",
         access: auth::ISOLATE,
+        limit: throttle::DOCUMENTED,
         handler: || post(actions::unisolate),
     },
     Endpoint {
         method: "GET",
         path: "/api/machines/{id}",
         access: auth::READ,
+        limit: throttle::DOCUMENTED,
         handler: || get(machines::get_machine),
     },
     Endpoint {
         method: "GET",
         path: "/api/machineactions/{id}",
         access: auth::READ,
+        limit: throttle::DOCUMENTED,
         handler: || get(machineactions::get_action),
     },
 ];
@@ -78,7 +84,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Authenticates (401) and authorizes (403) the caller of a matched API route.
+/// Authenticates (401), authorizes (403) and throttles (429) the caller of a matched API route.
+/// Unauthenticated and forbidden calls never reach the limiter, so they use no quota.
 async fn guard(
     State(state): State<AppState>,
     matched: MatchedPath,
@@ -95,6 +102,17 @@ async fn guard(
     };
     let caller = state.auth.authenticate(req.headers(), state.clock.now())?;
     caller.authorize(&endpoint.access)?;
+    let key = format!("{} {}", endpoint.method, endpoint.path);
+    let decision = state.limiter.check(
+        &caller.tenant,
+        &caller.app_id,
+        &key,
+        endpoint.limit,
+        state.clock.now(),
+    );
+    if let Decision::Throttled { retry_after_secs } = decision {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }

@@ -252,3 +252,41 @@ fn sigterm_stops_the_server_cleanly_and_health_reports_it() {
     assert!(status.success(), "{status:?}");
     assert!(!health(&addr));
 }
+
+#[tokio::test]
+async fn rate_limit_flags_reach_the_server() {
+    let server = start(
+        &["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "2"],
+        &[],
+    );
+    let token = mint(&[]);
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = client
+            .get(format!(
+                "{}/api/machines/{}",
+                server.url,
+                machine_id("dc01")
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![200, 200, 429]);
+    let off = start(
+        &["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "2"],
+        &[("DEFENDER_MOCK_RATE_LIMITS", "off")],
+    );
+    for _ in 0..3 {
+        let r = client
+            .get(format!("{}/api/machines/{}", off.url, machine_id("dc01")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}

@@ -7,7 +7,7 @@ use defender_mock::{
     auth::{token, Keys, TokenSpec},
     clock::ClockMode,
     fixtures, startup,
-    state::AppState,
+    state::{AppState, Config},
     store::{FleetMachine, StoreOptions},
 };
 use reqwest::{Client, Response};
@@ -49,7 +49,23 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: StoreOptions, fleet: Vec<FleetMachine>) -> TestApp {
-    let state = AppState::new(fleet, options, ClockMode::Frozen, Keys::development());
+    spawn_config(
+        Config {
+            store: options,
+            ..Config::default()
+        },
+        fleet,
+    )
+    .await
+}
+
+/// A server with `config` (always on a frozen clock: tests move time explicitly).
+pub async fn spawn_config(config: Config, fleet: Vec<FleetMachine>) -> TestApp {
+    let config = Config {
+        clock: ClockMode::Frozen,
+        ..config
+    };
+    let state = AppState::new(fleet, config, Keys::development());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

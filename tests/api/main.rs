@@ -10,3 +10,4 @@ mod errors;
 mod lifecycle;
 mod machines;
 mod tenants;
+mod throttle;
