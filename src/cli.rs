@@ -135,6 +135,11 @@ pub struct ServeArgs {
     /// Replaces the documented 1500 calls per hour of the action and read endpoints.
     #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_HOUR")]
     pub rate_limit_per_hour: Option<u32>,
+    /// Rows per page of `GET /api/machines` and `/api/machineactions` without `$top` (1-10000);
+    /// lower it to exercise `@odata.nextLink` paging on a small fleet.
+    #[arg(long, env = "DEFENDER_MOCK_PAGE_SIZE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub page_size: u64,
 }
 
 /// Flags of `token`.
@@ -206,6 +211,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             per_minute: args.rate_limit_per_minute,
             per_hour: args.rate_limit_per_hour,
         },
+        page_size: usize::try_from(args.page_size).unwrap_or(crate::odata::MAX_TOP),
     };
     let machines = fleet.len();
     let state = AppState::new(fleet, config, keys);

@@ -10,6 +10,8 @@ pub mod error;
 pub mod fixtures;
 pub mod middleware;
 pub mod model;
+pub mod odata;
+pub mod package;
 pub mod routes;
 pub mod startup;
 pub mod state;

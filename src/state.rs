@@ -15,6 +15,8 @@ pub struct Config {
     pub store: StoreOptions,
     pub clock: ClockMode,
     pub rate_limits: throttle::Settings,
+    /// Rows per collection page when the client sends no `$top` (the real service: 10000).
+    pub page_size: usize,
 }
 
 impl Default for Config {
@@ -23,6 +25,7 @@ impl Default for Config {
             store: StoreOptions::default(),
             clock: ClockMode::System,
             rate_limits: throttle::Settings::default(),
+            page_size: crate::odata::MAX_TOP,
         }
     }
 }
@@ -34,6 +37,8 @@ pub struct AppState {
     pub clock: Arc<Clock>,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<Limiter>,
+    /// Rows per collection page without `$top`.
+    pub page_size: usize,
     /// `http` or `https`: the scheme `@odata.context` and discovery documents use.
     pub scheme: &'static str,
 }
@@ -46,6 +51,7 @@ impl AppState {
             clock: Arc::new(Clock::new(config.clock)),
             auth: Arc::new(Authenticator::new(keys)),
             limiter: Arc::new(Limiter::new(config.rate_limits)),
+            page_size: config.page_size.clamp(1, crate::odata::MAX_TOP),
             scheme: "http",
         }
     }

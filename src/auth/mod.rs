@@ -209,6 +209,58 @@ pub const ISOLATE: Access = Access {
     delegated: &["Machine.Isolate"],
 };
 
+/// Restrict / unrestrict app execution.
+pub const RESTRICT: Access = Access {
+    app: &["Machine.RestrictExecution"],
+    delegated: &["Machine.RestrictExecution"],
+};
+
+/// Antivirus scan.
+pub const SCAN: Access = Access {
+    app: &["Machine.Scan"],
+    delegated: &["Machine.Scan"],
+};
+
+/// Collect investigation package.
+pub const COLLECT: Access = Access {
+    app: &["Machine.CollectForensics"],
+    delegated: &["Machine.CollectForensics"],
+};
+
+/// Offboard.
+pub const OFFBOARD: Access = Access {
+    app: &["Machine.Offboard"],
+    delegated: &["Machine.Offboard"],
+};
+
+/// Stop and quarantine a file.
+pub const QUARANTINE: Access = Access {
+    app: &["Machine.StopAndQuarantine"],
+    delegated: &["Machine.StopAndQuarantine"],
+};
+
+const ACTION_ROLES: &[&str] = &[
+    "Machine.CollectForensics",
+    "Machine.Isolate",
+    "Machine.RestrictExecution",
+    "Machine.Scan",
+    "Machine.Offboard",
+    "Machine.StopAndQuarantine",
+    "Machine.LiveResponse",
+];
+
+/// Cancel: any action permission (spec §5.3, with `Machine.CollectForensics` spelled right).
+pub const CANCEL: Access = Access {
+    app: ACTION_ROLES,
+    delegated: ACTION_ROLES,
+};
+
+/// GetPackageUri: app read roles; delegated `Machine.CollectForensics` (spec §5.4).
+pub const PACKAGE: Access = Access {
+    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
+    delegated: &["Machine.CollectForensics"],
+};
+
 /// Machine and machine-action reads.
 pub const READ: Access = Access {
     app: &["Machine.Read.All", "Machine.ReadWrite.All"],

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::extract::{optional_enum, required_string, JsonBody, PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
-    error::Result,
+    error::{ApiError, Code, Result},
     model::{ActionType, Entity, MachineAction, OData},
     state::AppState,
     store::NewAction,
@@ -35,6 +35,34 @@ pub(super) async fn unisolate(
 ) -> Result<Created> {
     submit(&state, &caller, &root, &id, &body, ActionType::Unisolate)
 }
+
+/// Defines a handler for an action whose route differs only in its type (spec §6).
+macro_rules! action_handler {
+    ($name:ident, $kind:expr) => {
+        pub(super) async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            root: ServiceRoot,
+            PathParam(id): PathParam,
+            body: JsonBody,
+        ) -> Result<Created> {
+            submit(&state, &caller, &root, &id, &body, $kind)
+        }
+    };
+}
+
+action_handler!(restrict_code_execution, ActionType::RestrictCodeExecution);
+action_handler!(
+    unrestrict_code_execution,
+    ActionType::UnrestrictCodeExecution
+);
+action_handler!(run_antivirus_scan, ActionType::RunAntiVirusScan);
+action_handler!(
+    collect_investigation_package,
+    ActionType::CollectInvestigationPackage
+);
+action_handler!(offboard, ActionType::Offboard);
+action_handler!(stop_and_quarantine_file, ActionType::StopAndQuarantineFile);
 
 /// The shared path of every action: machine (404) → body (400) → store (400 / 201).
 fn submit(
@@ -68,6 +96,23 @@ fn parse(kind: ActionType, obj: &Map<String, Value>, requestor: &str) -> Result<
             &["Full", "Selective", "UnManagedDevice"],
             "Full",
         )?),
+        // Current docs mark ScanType required, older ones optional: default Full (decisions).
+        ActionType::RunAntiVirusScan => {
+            Some(optional_enum(obj, "ScanType", &["Quick", "Full"], "Full")?)
+        }
+        _ => None,
+    };
+    let sha1 = match kind {
+        ActionType::StopAndQuarantineFile => {
+            let hash = required_string(obj, "Sha1")?;
+            if hash.len() != 40 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::bad_request(
+                    Code::InvalidHashValue,
+                    format!("Hash value {hash} is invalid"),
+                ));
+            }
+            Some(hash.to_ascii_lowercase())
+        }
         _ => None,
     };
     Ok(NewAction {
@@ -75,6 +120,6 @@ fn parse(kind: ActionType, obj: &Map<String, Value>, requestor: &str) -> Result<
         comment,
         requestor: requestor.to_owned(),
         scope,
-        sha1: None,
+        sha1,
     })
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::{
     extract::{Query, State},
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post, put},
     Json, Router,
@@ -17,8 +17,10 @@ use crate::{
     auth::token::DEV_TENANT_ID,
     error::{ApiError, Code, Result},
     model::Timestamp,
+    model::{ActionStatus, ActionType},
+    package,
     state::AppState,
-    store::DuplicatePolicy,
+    store::{DuplicatePolicy, Outcome, SimulationOverride, Visibility},
     throttle,
 };
 
@@ -31,6 +33,11 @@ pub(super) fn router() -> Router<AppState> {
         .route("/_mock/clock", get(clock))
         .route("/_mock/clock/advance", post(advance_clock))
         .route("/_mock/machines/{id}", get(machine_state))
+        .route(
+            "/_mock/machines/{id}/simulation",
+            axum::routing::patch(set_simulation),
+        )
+        .route("/_mock/packages/{tenant}/{file}", get(download_package))
         .route("/_mock/reset", post(reset))
         .route(
             "/_mock/tenants/{tid}/duplicate-policy",
@@ -156,4 +163,91 @@ async fn set_rate_limits(
     };
     state.limiter.set_tenant(&tid, settings);
     Ok(Json(state.limiter.settings(&tid)).into_response())
+}
+
+fn tenant_of(q: &HashMap<String, String>) -> &str {
+    q.get("tenant").map_or(DEV_TENANT_ID, String::as_str)
+}
+
+/// `PATCH /_mock/machines/{id}/simulation[?tenant=T]` with any of `online`,
+/// `pickupDelaySeconds`, `completionDelaySeconds`, `outcome`, `sensorOutdated`, and
+/// `nextOutcome` (the outcome of the next action only).
+async fn set_simulation(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+    q: Params,
+    body: JsonBody,
+) -> Result<Response> {
+    let q = params(q)?;
+    let mut obj = body.object()?;
+    let next: Option<Outcome> = match obj.remove("nextOutcome") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|_| ApiError::invalid_input(&v.to_string()))?,
+        ),
+    };
+    let change: SimulationOverride = serde_json::from_value(Value::Object(obj))
+        .map_err(|e| ApiError::bad_request(Code::InvalidInput, format!("Invalid input: {e}")))?;
+    let tenant = state.store.tenant(tenant_of(&q));
+    let key = tenant.resolve(&id, &Visibility::All)?;
+    let view = tenant
+        .set_simulation(&key, change, next, state.clock.now())
+        .ok_or_else(|| ApiError::machine_not_found(&id))?;
+    Ok(Json(view).into_response())
+}
+
+/// `GET /_mock/packages/{tenant}/{actionId}.zip?se=..&sig=..`: the URL `GetPackageUri` hands out.
+async fn download_package(
+    State(state): State<AppState>,
+    PathParam((tenant, file)): PathParam<(String, String)>,
+    q: Params,
+) -> Result<Response> {
+    let q = params(q)?;
+    let forbidden = || ApiError::Forbidden("The package link is invalid or has expired.".into());
+    let id = file
+        .strip_suffix(".zip")
+        .and_then(|i| uuid::Uuid::try_parse(i).ok())
+        .ok_or_else(|| ApiError::action_not_found(&file))?;
+    let expires: i64 = q
+        .get("se")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(forbidden)?;
+    let sig = q.get("sig").ok_or_else(forbidden)?;
+    let now = state.clock.now();
+    if !package::verify(&state, &tenant, id, expires, sig, now) {
+        return Err(forbidden());
+    }
+    let action = state
+        .store
+        .tenant(&tenant)
+        .action(id, &Visibility::All, now)
+        .filter(|a| {
+            a.action_type == ActionType::CollectInvestigationPackage
+                && a.status == ActionStatus::Succeeded
+        })
+        .ok_or_else(|| ApiError::action_not_found(&id.to_string()))?;
+    let summary = format!(
+        "Investigation package (emulated by defender-mock)\r\nMachine: {} ({})\r\nAction: {}\r\nCollected: {}\r\nRequested by: {}\r\nComment: {}\r\n",
+        action.computer_dns_name,
+        action.machine_id,
+        action.id,
+        action.last_update_date_time_utc,
+        action.requestor,
+        action.requestor_comment
+    );
+    let processes = "Name,PID,User\r\nSystem,4,SYSTEM\r\nsvchost.exe,812,NETWORK SERVICE\r\nMsSense.exe,3120,SYSTEM\r\n";
+    let body = package::zip(&[
+        ("Summary.txt", summary.into_bytes()),
+        ("Processes/Processes.csv", processes.as_bytes().to_vec()),
+    ]);
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.zip\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
 }

@@ -30,15 +30,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The one `{param}` of a route, as text; undecodable input is a Defender 400, not axum's text.
+/// A route's `{param}`s (one `String` by default, or a tuple); undecodable input is a Defender
+/// 400, not axum's plain text.
 #[derive(Debug, Clone)]
-pub struct PathParam(pub String);
+pub struct PathParam<T = String>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<String>::from_request_parts(parts, state)
+        Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(p)| Self(p))
             .map_err(|e| {
@@ -111,9 +112,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 impl JsonBody {
+    /// True when no body (or only white space) was sent.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.iter().all(u8::is_ascii_whitespace)
+    }
+
     /// The body as a JSON object, or 400 `InvalidRequestBody` saying why not.
     pub fn object(&self) -> Result<Map<String, Value>, ApiError> {
-        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+        if self.is_empty() {
             return Err(ApiError::invalid_body("Request body is missing"));
         }
         if !self.is_json {

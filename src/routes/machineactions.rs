@@ -1,13 +1,18 @@
-//! `GET /api/machineactions/{id}`.
+//! `/api/machineactions`: list (OData), get, cancel, and GetPackageUri.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::{RawQuery, State},
+    http::StatusCode,
+};
+use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{PathParam, ServiceRoot};
+use super::extract::{JsonBody, PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::{ApiError, Code, Result},
-    model::{Entity, MachineAction, OData},
+    model::{ActionStatus, ActionType, Collection, Entity, MachineAction, OData},
+    odata, package,
     state::AppState,
 };
 
@@ -41,6 +46,105 @@ pub(super) async fn get_action(
         Entity {
             context: root.context("MachineActions/$entity"),
             inner: action,
+        },
+    ))
+}
+
+/// `GET machineactions` with `$filter`, `$orderby`, `$top`, `$skip`, `$count` (spec §5.2).
+pub(super) async fn list_actions(
+    State(state): State<AppState>,
+    caller: Caller,
+    root: ServiceRoot,
+    RawQuery(raw): RawQuery,
+) -> Result<OData<Collection<serde_json::Value>>> {
+    let query = odata::parse(raw.as_deref(), &odata::MACHINE_ACTIONS)?;
+    let actions = state
+        .store
+        .tenant(&caller.tenant)
+        .actions(&caller.visibility, state.clock.now());
+    super::collection(
+        &root,
+        "machineactions",
+        &odata::MACHINE_ACTIONS,
+        raw.as_deref(),
+        &query,
+        actions,
+        state.page_size,
+    )
+}
+
+/// `POST machineactions/{id}/cancel` (spec §5.3): `Comment` optional, body optional.
+pub(super) async fn cancel_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    root: ServiceRoot,
+    PathParam(raw): PathParam,
+    body: JsonBody,
+) -> Result<OData<Entity<MachineAction>>> {
+    let id = action_id(&raw)?;
+    let comment = if body.is_empty() {
+        None
+    } else {
+        match body.object()?.get("Comment") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(ApiError::invalid_body("Parameter Comment must be a string")),
+        }
+    };
+    let action = state.store.tenant(&caller.tenant).cancel(
+        id,
+        &caller.visibility,
+        caller.requestor(),
+        comment,
+        state.clock.now(),
+    )?;
+    Ok(OData(
+        StatusCode::OK,
+        Entity {
+            context: root.context("MachineActions/$entity"),
+            inner: action,
+        },
+    ))
+}
+
+/// `{"@odata.context": ".../$metadata#Edm.String", "value": url}`.
+#[derive(Debug, Serialize)]
+pub(super) struct PackageUri {
+    #[serde(rename = "@odata.context")]
+    context: String,
+    value: String,
+}
+
+/// `GET machineactions/{id}/GetPackageUri` (spec §5.4): 404 until the collection succeeded.
+pub(super) async fn get_package_uri(
+    State(state): State<AppState>,
+    caller: Caller,
+    root: ServiceRoot,
+    PathParam(raw): PathParam,
+) -> Result<OData<PackageUri>> {
+    let id = action_id(&raw)?;
+    let now = state.clock.now();
+    let action = state
+        .store
+        .tenant(&caller.tenant)
+        .action(id, &caller.visibility, now)
+        .ok_or_else(|| ApiError::action_not_found(&raw))?;
+    if action.action_type != ActionType::CollectInvestigationPackage
+        || action.status != ActionStatus::Succeeded
+    {
+        return Err(ApiError::NotFound {
+            code: Code::ResourceNotFound,
+            message: format!(
+                "Package for machine action {raw} was not found: the collection has not succeeded."
+            ),
+        });
+    }
+    let url = package::signed_url(&state, &root, &caller.tenant, id, now);
+    Ok(OData(
+        StatusCode::OK,
+        PackageUri {
+            context: root.context("Edm.String"),
+            value: url,
         },
     ))
 }

@@ -1,12 +1,16 @@
-//! `GET /api/machines/{id}` (by id or computer name).
+//! `/api/machines`: list (OData) and get by id or computer name.
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::{RawQuery, State},
+    http::StatusCode,
+};
 
 use super::extract::{PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::{ApiError, Result},
-    model::{Entity, Machine, OData},
+    model::{Collection, Entity, Machine, OData},
+    odata,
     state::AppState,
 };
 
@@ -29,4 +33,27 @@ pub(super) async fn get_machine(
             inner: machine,
         },
     ))
+}
+
+/// `GET machines` with `$filter`, `$select`, `$orderby`, `$top`, `$skip`, `$count` (spec §7.3).
+pub(super) async fn list_machines(
+    State(state): State<AppState>,
+    caller: Caller,
+    root: ServiceRoot,
+    RawQuery(raw): RawQuery,
+) -> Result<OData<Collection<serde_json::Value>>> {
+    let query = odata::parse(raw.as_deref(), &odata::MACHINES)?;
+    let machines = state
+        .store
+        .tenant(&caller.tenant)
+        .machines(&caller.visibility, state.clock.now());
+    super::collection(
+        &root,
+        "machines",
+        &odata::MACHINES,
+        raw.as_deref(),
+        &query,
+        machines,
+        state.page_size,
+    )
 }

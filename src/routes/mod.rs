@@ -9,15 +9,22 @@ mod machines;
 
 use axum::{
     extract::{MatchedPath, Request, State},
+    http::StatusCode,
     middleware::{from_fn_with_state, Next},
     response::Response,
     routing::{get, post, MethodRouter},
     Router,
 };
 
+use serde::Serialize;
+use serde_json::Value;
+
+use self::extract::ServiceRoot;
 use crate::{
     auth::{self, Access},
     error::{ApiError, Code},
+    model::{Collection, OData},
+    odata::{self, EntitySet, Query},
     state::AppState,
     throttle::{self, Decision, Limit},
 };
@@ -69,6 +76,76 @@ pub static ENDPOINTS: &[Endpoint] = &[
         limit: throttle::DOCUMENTED,
         handler: || get(machineactions::get_action),
     },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/restrictcodeexecution",
+        access: auth::RESTRICT,
+        limit: throttle::DOCUMENTED,
+        handler: || post(actions::restrict_code_execution),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/unrestrictcodeexecution",
+        access: auth::RESTRICT,
+        limit: throttle::DOCUMENTED,
+        handler: || post(actions::unrestrict_code_execution),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/runantivirusscan",
+        access: auth::SCAN,
+        limit: throttle::DOCUMENTED,
+        handler: || post(actions::run_antivirus_scan),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/collectinvestigationpackage",
+        access: auth::COLLECT,
+        limit: throttle::DOCUMENTED,
+        handler: || post(actions::collect_investigation_package),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/offboard",
+        access: auth::OFFBOARD,
+        limit: throttle::DOCUMENTED,
+        handler: || post(actions::offboard),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machines/{id}/stopandquarantinefile",
+        access: auth::QUARANTINE,
+        limit: throttle::DOCUMENTED,
+        handler: || post(actions::stop_and_quarantine_file),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/machines",
+        access: auth::READ,
+        limit: throttle::DOCUMENTED,
+        handler: || get(machines::list_machines),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/machineactions",
+        access: auth::READ,
+        limit: throttle::DOCUMENTED,
+        handler: || get(machineactions::list_actions),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/machineactions/{id}/cancel",
+        access: auth::CANCEL,
+        limit: throttle::DOCUMENTED,
+        handler: || post(machineactions::cancel_action),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/machineactions/{id}/getpackageuri",
+        access: auth::PACKAGE,
+        limit: throttle::PACKAGE_URI,
+        handler: || get(machineactions::get_package_uri),
+    },
 ];
 
 /// The API router (guarded) merged with the control plane, with the JSON 404 fallback.
@@ -115,6 +192,40 @@ async fn guard(
     }
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
+}
+
+/// An OData collection response over `rows` (any serializable entity) for `query`.
+fn collection<T: Serialize>(
+    root: &ServiceRoot,
+    path: &str,
+    set: &'static EntitySet,
+    raw_query: Option<&str>,
+    query: &Query,
+    rows: Vec<T>,
+    page_size: usize,
+) -> Result<OData<Collection<Value>>, ApiError> {
+    let rows = rows
+        .into_iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(format!("serialize {path}: {e}")))?;
+    let page = odata::apply(query, rows, page_size);
+    let next_link = page.next_skip.map(|skip| {
+        format!(
+            "{}/{path}?{}",
+            root.0,
+            odata::next_link_query(raw_query, skip)
+        )
+    });
+    Ok(OData(
+        StatusCode::OK,
+        Collection {
+            context: root.context(set.name),
+            count: page.count,
+            value: page.value,
+            next_link,
+        },
+    ))
 }
 
 async fn not_found(req: Request) -> ApiError {

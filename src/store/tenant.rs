@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    lifecycle::{Plan, Simulation},
+    lifecycle::{Outcome, Plan, Simulation, SimulationOverride},
     rules::{self, ConflictGroup},
     DuplicatePolicy, FleetMachine, StoreOptions, Visibility,
 };
@@ -31,6 +31,8 @@ struct MachineState {
     isolation: Option<String>,
     restricted: bool,
     simulation: Simulation,
+    /// Outcome of the next action only, then back to `simulation.outcome`.
+    next_outcome: Option<Outcome>,
     /// Actions not yet terminal, oldest first.
     in_flight: Vec<Uuid>,
 }
@@ -80,6 +82,7 @@ pub struct MachineView {
     pub isolation_scope: Option<String>,
     pub app_execution_restricted: bool,
     pub simulation: Simulation,
+    pub next_outcome: Option<Outcome>,
     pub in_flight_actions: Vec<Uuid>,
 }
 
@@ -103,6 +106,7 @@ impl Tenant {
                     isolation: f.isolation.clone(),
                     restricted: f.restricted,
                     simulation: f.simulation.apply(options.simulation),
+                    next_outcome: None,
                     in_flight: Vec::new(),
                 };
                 (f.machine.id.clone(), state)
@@ -187,8 +191,109 @@ impl Tenant {
             isolation_scope: m.isolation.clone(),
             app_execution_restricted: m.restricted,
             simulation: m.simulation,
+            next_outcome: m.next_outcome,
             in_flight_actions: m.in_flight.clone(),
         })
+    }
+
+    /// Changes machine `key`'s device behaviour. Actions not yet picked up are re-planned: a
+    /// device coming online picks them up after its pickup delay from `now`; one going offline
+    /// leaves them to time out three days after their creation.
+    pub fn set_simulation(
+        &self,
+        key: &str,
+        change: SimulationOverride,
+        next_outcome: Option<Outcome>,
+        now: OffsetDateTime,
+    ) -> Option<MachineView> {
+        {
+            let mut m = self.machines.get_mut(key)?;
+            settle(&mut m, &self.actions, now);
+            m.simulation = change.apply(m.simulation);
+            if next_outcome.is_some() {
+                m.next_outcome = next_outcome;
+            }
+            let sim = m.simulation;
+            for id in &m.in_flight {
+                if let Some(mut a) = self.actions.get_mut(id) {
+                    if a.wire.status == ActionStatus::Pending {
+                        let created = a.wire.creation_date_time_utc.0;
+                        a.plan = if sim.online {
+                            Plan::new(now, &sim)
+                        } else {
+                            Plan::new(created, &sim)
+                        };
+                    }
+                }
+            }
+        }
+        self.view(key, now)
+    }
+
+    /// Every action on machines the caller sees, as of `now`, in creation order.
+    pub fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
+        let keys: Vec<String> = self.machines.iter().map(|e| e.key().clone()).collect();
+        let mut visible = std::collections::HashSet::new();
+        for k in &keys {
+            if let Some(mut m) = self.machines.get_mut(k) {
+                settle(&mut m, &self.actions, now);
+                if vis.sees(&m.machine) {
+                    visible.insert(k.clone());
+                }
+            }
+        }
+        let mut rows: Vec<(u64, MachineAction)> = self
+            .actions
+            .iter()
+            .filter(|a| visible.contains(&a.wire.machine_id))
+            .map(|a| (a.seq, a.wire.clone()))
+            .collect();
+        rows.sort_by_key(|(seq, _)| *seq);
+        rows.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// Cancels action `id` (spec §5.3): 404 if unknown or invisible, 400 if already terminal.
+    pub fn cancel(
+        &self,
+        id: Uuid,
+        vis: &Visibility,
+        requestor: &str,
+        comment: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<MachineAction, ApiError> {
+        let not_found = || ApiError::action_not_found(&id.to_string());
+        let machine_id = self
+            .actions
+            .get(&id)
+            .ok_or_else(not_found)?
+            .wire
+            .machine_id
+            .clone();
+        let mut m = self.machines.get_mut(&machine_id).ok_or_else(not_found)?;
+        settle(&mut m, &self.actions, now);
+        if !vis.sees(&m.machine) {
+            return Err(not_found());
+        }
+        let mut a = self.actions.get_mut(&id).ok_or_else(not_found)?;
+        if a.wire.status.is_terminal() {
+            return Err(ApiError::bad_request(
+                Code::BadRequest,
+                format!(
+                    "Machine action {id} cannot be cancelled: it is already in a final state ({:?}).",
+                    a.wire.status
+                ),
+            ));
+        }
+        let ts = Timestamp(now);
+        a.wire.status = ActionStatus::Cancelled;
+        a.wire.last_update_date_time_utc = ts;
+        a.wire.cancellation_requestor = Some(requestor.to_owned());
+        a.wire.cancellation_comment = comment;
+        a.wire.cancellation_date_time_utc = Some(ts);
+        let wire = a.wire.clone();
+        drop(a);
+        m.in_flight.retain(|x| *x != id);
+        Ok(wire)
     }
 
     /// Creates an action on machine `key`, atomically with the duplicate check.
@@ -262,10 +367,14 @@ impl Tenant {
             commands: Vec::new(),
             troubleshoot_info: None,
         };
+        let mut sim = m.simulation;
+        if let Some(outcome) = m.next_outcome.take() {
+            sim.outcome = outcome;
+        }
         let record = ActionRecord {
             wire: wire.clone(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            plan: Plan::new(now, &m.simulation),
+            plan: Plan::new(now, &sim),
             group,
         };
         self.actions.insert(wire.id, record);

@@ -3,11 +3,15 @@
 
 mod helpers;
 
+mod action_list;
 mod actions;
 mod auth;
 mod cli;
 mod errors;
 mod lifecycle;
+mod machine_list;
 mod machines;
+mod other_actions;
+mod simulation;
 mod tenants;
 mod throttle;

@@ -1,0 +1,358 @@
+//! `GET /api/machineactions` with OData, cancel, and GetPackageUri.
+
+use serde_json::{json, Value};
+
+use defender_mock::auth::TokenSpec;
+
+use crate::helpers::*;
+
+async fn list(app: &TestApp, query: &str) -> Value {
+    let r = app
+        .get(&format!("/api/machineactions?{query}"), &app.admin_token())
+        .await;
+    assert_eq!(r.status(), 200, "{query}");
+    r.json().await.unwrap()
+}
+
+fn enc(filter: &str) -> String {
+    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+}
+
+/// Kibana's isolation-state query for one machine (spec §4.3).
+async fn kibana_isolated(app: &TestApp, machine: &str) -> Option<bool> {
+    let filter = format!(
+        "status eq 'Succeeded' AND type in ('Isolate','Unisolate') AND machineId eq '{machine}'"
+    );
+    let b = list(
+        app,
+        &format!(
+            "$filter={}&$orderby=lastUpdateDateTimeUtc%20desc&$top=1&$count=true",
+            enc(&filter)
+        ),
+    )
+    .await;
+    b["value"]
+        .as_array()
+        .unwrap()
+        .first()
+        .map(|a| a["type"] == "Isolate")
+}
+
+#[tokio::test]
+async fn kibanas_isolation_query_follows_isolate_unisolate_isolate_cycles() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let id = machine_id("fin-lt-0142");
+    let mut previous = None;
+    assert_eq!(kibana_isolated(&app, &id).await, previous);
+    for (action, isolated) in [("isolate", true), ("unisolate", false), ("isolate", true)] {
+        assert_eq!(app.act(&t, &id, action, json!({})).await.status(), 201);
+        // Not yet: the answer changes only when the action has succeeded.
+        app.advance(59.0).await;
+        assert_eq!(
+            kibana_isolated(&app, &id).await,
+            previous,
+            "before {action} succeeded"
+        );
+        app.advance(1.0).await;
+        assert_eq!(
+            kibana_isolated(&app, &id).await,
+            Some(isolated),
+            "after {action}"
+        );
+        previous = Some(isolated);
+    }
+    let filter = format!("machineId eq '{id}'");
+    let b = list(&app, &format!("$filter={}&$count=true", enc(&filter))).await;
+    assert_eq!(b["@odata.count"], 3);
+    assert_eq!(
+        b["@odata.context"],
+        format!("{}/api/$metadata#MachineActions", app.url)
+    );
+}
+
+#[tokio::test]
+async fn every_filterable_action_field_filters() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let user = app.token_with(TokenSpec {
+        scp: Some("Machine.Isolate".into()),
+        upn: Some("alice@contoso.com".into()),
+        ttl_secs: 86_400,
+        ..TokenSpec::default()
+    });
+    let a1: Value = app
+        .act(&t, &machine_id("fin-lt-0142"), "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(100.0).await;
+    let a2: Value = app
+        .act(&user, &machine_id("dc01"), "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a3: Value = app
+        .act(&t, &machine_id("fin-lt-0187"), "unisolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids = |b: Value| -> Vec<String> {
+        b["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let id = |a: &Value| a["id"].as_str().unwrap().to_owned();
+    let cases = [
+        (format!("id eq '{}'", id(&a2)), vec![id(&a2)]),
+        (format!("id eq {}", id(&a2)), vec![id(&a2)]),
+        ("status eq 'Succeeded'".to_owned(), vec![id(&a1)]),
+        (
+            "status in ('Pending','InProgress')".to_owned(),
+            vec![id(&a2), id(&a3)],
+        ),
+        (
+            format!("machineId eq '{}'", machine_id("dc01")),
+            vec![id(&a2)],
+        ),
+        ("type eq 'Unisolate'".to_owned(), vec![id(&a3)]),
+        ("requestor eq 'alice@contoso.com'".to_owned(), vec![id(&a2)]),
+        (
+            "startswith(requestor,'defender-mock')".to_owned(),
+            vec![id(&a1), id(&a3)],
+        ),
+        (
+            format!(
+                "creationDateTimeUtc gt {}",
+                a1["creationDateTimeUtc"].as_str().unwrap()
+            ),
+            vec![id(&a2), id(&a3)],
+        ),
+        (
+            format!(
+                "creationDateTimeUtc le {}",
+                a1["creationDateTimeUtc"].as_str().unwrap()
+            ),
+            vec![id(&a1)],
+        ),
+        (
+            format!(
+                "creationDateTimeUtc lt {} or type eq 'Unisolate'",
+                a2["creationDateTimeUtc"].as_str().unwrap()
+            ),
+            vec![id(&a1), id(&a3)],
+        ),
+        (
+            "not (type eq 'Isolate') and status ne 'Succeeded'".to_owned(),
+            vec![id(&a3)],
+        ),
+    ];
+    for (filter, want) in cases {
+        assert_eq!(
+            ids(list(&app, &format!("$filter={}", enc(&filter))).await),
+            want,
+            "{filter}"
+        );
+    }
+    let b = list(
+        &app,
+        "$orderby=type%20desc,creationDateTimeUtc%20desc&$skip=1&$top=1",
+    )
+    .await;
+    assert_eq!(ids(b), vec![id(&a2)]);
+    let b = assert_error(
+        app.get("/api/machineactions?$filter=computerDnsName%20eq%20'x'", &t)
+            .await,
+        400,
+        "ODataError",
+    )
+    .await;
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be used in the $filter"));
+}
+
+#[tokio::test]
+async fn cancel_works_on_pending_and_in_progress_actions_and_refuses_terminal_ones() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let done: Value = app
+        .act(&t, &machine_id("fin-lt-0187"), "unisolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(60.0).await;
+    let pending2: Value = app
+        .act(&t, &machine_id("dc01"), "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cancel = |id: &Value| format!("/api/machineactions/{}/cancel", id["id"].as_str().unwrap());
+
+    // Pending, with a comment: 200 and the cancellation fields.
+    let r = app
+        .post_json(
+            &cancel(&pending2),
+            &t,
+            &json!({"Comment": "Machine action was canceled by automation"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["status"], "Cancelled");
+    assert_eq!(b["cancellationRequestor"], "defender-mock development app");
+    assert_eq!(
+        b["cancellationComment"],
+        "Machine action was canceled by automation"
+    );
+    assert_eq!(b["cancellationDateTimeUtc"], b["lastUpdateDateTimeUtc"]);
+    // The machine is free for a new action, and the cancelled one never takes effect.
+    app.advance(3600.0).await;
+    assert_eq!(
+        app.action(&t, b["id"].as_str().unwrap()).await["status"],
+        "Cancelled"
+    );
+    assert_eq!(
+        app.machine_view(&machine_id("dc01"), None).await["isolated"],
+        false
+    );
+    assert_eq!(
+        app.act(&t, &machine_id("dc01"), "isolate", json!({}))
+            .await
+            .status(),
+        201
+    );
+
+    // In progress, with no body at all.
+    app.advance(10.0).await;
+    let ip = list(&app, "$filter=status%20eq%20'InProgress'").await;
+    let ip = &ip["value"][0];
+    let r = app.post_raw(&cancel(ip), Some(&t), None, "").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["cancellationComment"],
+        Value::Null
+    );
+
+    // Terminal: 400.
+    let b = assert_error(
+        app.post_json(&cancel(&done), &t, &json!({"Comment": "late"}))
+            .await,
+        400,
+        "BadRequest",
+    )
+    .await;
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("final state"));
+    // Unknown, malformed, forbidden.
+    assert_error(
+        app.post_json(
+            &format!("/api/machineactions/{}/cancel", uuid::Uuid::new_v4()),
+            &t,
+            &json!({}),
+        )
+        .await,
+        404,
+        "ResourceNotFound",
+    )
+    .await;
+    assert_error(
+        app.post_json("/api/machineactions/nope/cancel", &t, &json!({}))
+            .await,
+        400,
+        "BadRequest",
+    )
+    .await;
+    let reader = app.token(&["Machine.Read.All"]);
+    let b = assert_error(
+        app.post_json(&cancel(&done), &reader, &json!({})).await,
+        403,
+        "Forbidden",
+    )
+    .await;
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Machine.CollectForensics, Machine.Isolate"));
+}
+
+#[tokio::test]
+async fn get_package_uri_is_404_until_the_collection_succeeded_then_downloads_a_zip() {
+    let app = spawn_app().await;
+    let t = app.token(&["Machine.CollectForensics", "Machine.Read.All"]);
+    let collect: Value = app
+        .act(
+            &t,
+            &machine_id("dc01"),
+            "collectInvestigationPackage",
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(collect["type"], "CollectInvestigationPackage");
+    let path = format!(
+        "/api/machineactions/{}/GetPackageUri",
+        collect["id"].as_str().unwrap()
+    );
+    assert_error(app.get(&path, &t).await, 404, "ResourceNotFound").await;
+    app.advance(60.0).await;
+    let r = app.get(&path, &t).await;
+    assert_eq!(r.status(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(
+        b["@odata.context"],
+        format!("{}/api/$metadata#Edm.String", app.url)
+    );
+    let url = b["value"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&app.url));
+    let zip = app.client.get(&url).send().await.unwrap();
+    assert_eq!(zip.status(), 200);
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    let bytes = zip.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    // A tampered link and an expired one are refused.
+    let tampered = url.replace("sig=", "sig=x");
+    assert_eq!(
+        app.client.get(&tampered).send().await.unwrap().status(),
+        403
+    );
+    app.advance(601.0).await;
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 403);
+    // 2 calls per minute: the third within a minute is throttled.
+    assert_eq!(app.get(&path, &t).await.status(), 200);
+    assert_eq!(app.get(&path, &t).await.status(), 200);
+    let r = app.get(&path, &t).await;
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_error(r, 429, "TooManyRequests").await;
+    // Not a collection action: 404.
+    let iso: Value = app
+        .act(
+            &app.admin_token(),
+            &machine_id("fin-lt-0142"),
+            "isolate",
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(60.0).await;
+    let p = format!(
+        "/api/machineactions/{}/getpackageuri",
+        iso["id"].as_str().unwrap()
+    );
+    assert_error(app.get(&p, &t).await, 404, "ResourceNotFound").await;
+}

@@ -1,0 +1,204 @@
+//! Device simulation: each outcome through the lifecycle on a frozen clock, offline devices timing
+//! out after three days, and the control plane changing a device's behaviour.
+
+use serde_json::{json, Value};
+use time::Duration;
+
+use defender_mock::model::Timestamp;
+
+use crate::helpers::*;
+
+fn at(v: &Value, key: &str) -> time::OffsetDateTime {
+    Timestamp::parse(v[key].as_str().unwrap()).unwrap().0
+}
+
+async fn patch_sim(app: &TestApp, name: &str, body: Value) -> Value {
+    let r = app
+        .client
+        .patch(format!(
+            "{}/_mock/machines/{}/simulation",
+            app.url,
+            machine_id(name)
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_failing_device_ends_failed_and_changes_nothing() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let id = machine_id("sales-lt-0415");
+    let a: Value = app
+        .act(&t, &id, "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(3600.0).await;
+    let polled = app.action(&t, a["id"].as_str().unwrap()).await;
+    assert_eq!(polled["status"], "Failed");
+    assert_eq!(
+        at(&polled, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
+        Duration::seconds(60)
+    );
+    assert_eq!(app.machine_view(&id, None).await["isolated"], false);
+}
+
+#[tokio::test]
+async fn a_slow_device_follows_its_own_delays() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let a: Value = app
+        .act(&t, &machine_id("sales-lt-0420"), "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let aid = a["id"].as_str().unwrap();
+    app.advance(299.0).await;
+    assert_eq!(app.action(&t, aid).await["status"], "Pending");
+    app.advance(1.0).await;
+    assert_eq!(app.action(&t, aid).await["status"], "InProgress");
+    app.advance(600.0).await;
+    let done = app.action(&t, aid).await;
+    assert_eq!(done["status"], "Succeeded");
+    assert_eq!(
+        at(&done, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
+        Duration::seconds(900)
+    );
+}
+
+#[tokio::test]
+async fn a_stuck_device_leaves_actions_pending_until_cancelled() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let a: Value = app
+        .act(&t, &machine_id("design-mbp-0019"), "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(20.0 * 86_400.0).await;
+    let polled = app.action(&t, a["id"].as_str().unwrap()).await;
+    assert_eq!(polled["status"], "Pending");
+    assert_eq!(polled["lastUpdateDateTimeUtc"], a["lastUpdateDateTimeUtc"]);
+    let r = app
+        .post_json(
+            &format!("/api/machineactions/{}/cancel", a["id"].as_str().unwrap()),
+            &t,
+            &json!({"Comment": "stuck"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "Cancelled");
+    assert_eq!(
+        app.act(&t, &machine_id("design-mbp-0019"), "isolate", json!({}))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn an_offline_device_times_out_after_three_days_of_emulator_time() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let a: Value = app
+        .act(&t, &machine_id("sales-lt-0402"), "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let aid = a["id"].as_str().unwrap();
+    app.advance(3.0 * 86_400.0 - 1.0).await;
+    assert_eq!(app.action(&t, aid).await["status"], "Pending");
+    app.advance(1.0).await;
+    let polled = app.action(&t, aid).await;
+    assert_eq!(polled["status"], "TimeOut");
+    assert_eq!(
+        at(&polled, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
+        Duration::days(3)
+    );
+}
+
+#[tokio::test]
+async fn a_device_brought_online_picks_up_its_pending_actions() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let id = machine_id("sales-lt-0402");
+    let a: Value = app
+        .act(&t, &id, "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(3600.0).await;
+    let view = patch_sim(&app, "sales-lt-0402", json!({"online": true})).await;
+    assert_eq!(view["simulation"]["online"], true);
+    app.advance(60.0).await;
+    let polled = app.action(&t, a["id"].as_str().unwrap()).await;
+    assert_eq!(polled["status"], "Succeeded");
+    assert_eq!(
+        at(&polled, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
+        Duration::seconds(3660)
+    );
+    assert_eq!(app.machine_view(&id, None).await["isolated"], true);
+}
+
+#[tokio::test]
+async fn next_outcome_applies_to_one_action_only() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let id = machine_id("fin-lt-0142");
+    patch_sim(&app, "fin-lt-0142", json!({"nextOutcome": "TimeOut"})).await;
+    let a: Value = app
+        .act(&t, &id, "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(60.0).await;
+    assert_eq!(
+        app.action(&t, a["id"].as_str().unwrap()).await["status"],
+        "TimeOut"
+    );
+    let b: Value = app
+        .act(&t, &id, "isolate", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(60.0).await;
+    assert_eq!(
+        app.action(&t, b["id"].as_str().unwrap()).await["status"],
+        "Succeeded"
+    );
+}
+
+#[tokio::test]
+async fn simulation_changes_are_validated() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"outcome": "Maybe"}),
+        json!({"onlne": true}),
+        json!({"nextOutcome": 3}),
+    ] {
+        let r = app
+            .client
+            .patch(format!(
+                "{}/_mock/machines/{}/simulation",
+                app.url,
+                machine_id("dc01")
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "InvalidInput").await;
+    }
+}
