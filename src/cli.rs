@@ -19,7 +19,7 @@ use crate::{
     state::{AppState, Config},
     store::{DuplicatePolicy, Outcome, Simulation, StoreOptions},
     telemetry::{self, LogFormat},
-    throttle,
+    throttle, tls,
 };
 
 /// Default listen address; the port is documented in the README.
@@ -140,6 +140,19 @@ pub struct ServeArgs {
     #[arg(long, env = "DEFENDER_MOCK_PAGE_SIZE", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub page_size: u64,
+    /// Serve HTTPS with a certificate from the emulator's own CA (see --tls-dir).
+    #[arg(long, env = "DEFENDER_MOCK_TLS")]
+    pub tls: bool,
+    /// Where the CA (`ca.pem`, `ca-key.pem`) is kept and reused across restarts
+    /// [default: $XDG_DATA_HOME/defender-mock/tls or ~/.local/share/defender-mock/tls].
+    #[arg(long, env = "DEFENDER_MOCK_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM) instead; needs --tls-key.
+    #[arg(long, env = "DEFENDER_MOCK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "DEFENDER_MOCK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Flags of `token`.
@@ -194,6 +207,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     let keys = Keys::load(args.signing_key.as_deref())?;
+    let directory =
+        fixtures::load_directory(args.fixtures.as_deref()).map_err(|e| e.to_string())?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::from_pair(cert, key)?),
+        _ if args.tls => Some(tls::from_dir(
+            &args.tls_dir.clone().unwrap_or_else(tls::default_dir),
+        )?),
+        _ => None,
+    };
     let config = Config {
         store: StoreOptions {
             duplicate_policy: args.duplicate_policy,
@@ -214,24 +236,37 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         page_size: usize::try_from(args.page_size).unwrap_or(crate::odata::MAX_TOP),
     };
     let machines = fleet.len();
-    let state = AppState::new(fleet, config, keys);
+    let state = AppState::new(fleet, config, keys).with_directory(directory);
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    ready_line(addr);
-    tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready");
-    startup::run(listener, state, startup::shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    let served = match tls {
+        Some(tls) => {
+            if let Some(ca) = &tls.ca_path {
+                tracing::info!(ca = %ca.display(), "TLS certificate issued by the defender-mock CA: trust this file once");
+            }
+            let listener =
+                tls::TlsListener::new(listener, tls.config).map_err(|e| e.to_string())?;
+            ready_line("https", addr);
+            tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready (HTTPS)");
+            startup::run(listener, state.with_https(), startup::shutdown_signal()).await
+        }
+        None => {
+            ready_line("http", addr);
+            tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready");
+            startup::run(listener, state, startup::shutdown_signal()).await
+        }
+    };
+    served.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
 
-fn ready_line(addr: SocketAddr) {
+fn ready_line(scheme: &str, addr: SocketAddr) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "defender-mock listening on http://{addr}");
+    let _ = writeln!(out, "defender-mock listening on {scheme}://{addr}");
     let _ = out.flush();
 }
 

@@ -76,6 +76,17 @@ pub enum ApiError {
     /// 400 in the raw OData error shape (spec §8.5), for unknown `$` query options.
     #[error("odata: {0}")]
     RawOData(String),
+    /// An error of the identity endpoints, in Entra's shape (spec §9.2), e.g. 401
+    /// `invalid_client` with AADSTS7000215.
+    #[error("{error} AADSTS{code}: {description}")]
+    Entra {
+        status: StatusCode,
+        error: &'static str,
+        code: u32,
+        description: String,
+        /// `YYYY-MM-DD HH:MM:SSZ` on the emulator clock.
+        timestamp: String,
+    },
     /// 500; the detail goes to the log, never to the client.
     #[error("internal: {0}")]
     Internal(String),
@@ -133,6 +144,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Entra { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +158,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "RequestEntityTooLarge",
             Self::TooManyRequests { .. } => "TooManyRequests",
             Self::RawOData(_) => "",
+            Self::Entra { error, .. } => error,
             Self::Internal(_) => "InternalServerError",
         }
     }
@@ -159,6 +172,7 @@ impl ApiError {
                     .to_owned()
             }
             Self::Forbidden(m) | Self::RawOData(m) => m.clone(),
+            Self::Entra { code, description, .. } => format!("AADSTS{code}: {description}"),
             Self::PayloadTooLarge { limit } => {
                 format!("Request body is larger than the {limit}-byte limit")
             }
@@ -175,6 +189,23 @@ impl ApiError {
             Self::RawOData(message) => {
                 json!({"error": {"code": "", "message": message, "details": []}})
             }
+            Self::Entra {
+                error,
+                code,
+                description,
+                timestamp,
+                ..
+            } => json!({
+                "error": error,
+                "error_description": format!(
+                    "AADSTS{code}: {description} Trace ID: {target} Correlation ID: {target} Timestamp: {timestamp}"
+                ),
+                "error_codes": [code],
+                "timestamp": timestamp,
+                "trace_id": target,
+                "correlation_id": target,
+                "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+            }),
             _ => {
                 json!({"error": {"code": self.code(), "message": self.message(), "target": target}})
             }

@@ -16,12 +16,18 @@ use std::{
 use serde_json::Value;
 
 use crate::{
+    identity::{portal, AppRegistration, Directory, User},
     model::Machine,
     store::{FleetMachine, SimulationOverride},
 };
 
 /// The default fleet, compiled into the binary so it runs from any folder.
 pub const DEFAULT_MACHINES: &str = include_str!("../fixtures/machines.json");
+
+/// The sample app registrations and users, embedded beside the fleet.
+pub const DEFAULT_APPS: &str = include_str!("../fixtures/apps.json");
+/// See [`DEFAULT_APPS`].
+pub const DEFAULT_USERS: &str = include_str!("../fixtures/users.json");
 
 /// Files in a fixtures folder that hold identity data rather than machines.
 const NON_MACHINE_FILES: &[&str] = &["apps.json", "users.json"];
@@ -229,6 +235,105 @@ fn one_of(field: &str, value: Option<&String>, allowed: &[&str]) -> Result<(), S
     }
 }
 
+/// The directory: the built-ins plus `apps.json` and `users.json` of `dir` (each optional), or
+/// the embedded samples when no folder is given.
+pub fn load_directory(dir: Option<&Path>) -> Result<Directory, FixtureError> {
+    let (apps, users) = match dir {
+        None => (
+            parse_apps(Path::new("fixtures/apps.json (embedded)"), DEFAULT_APPS)?,
+            parse_users(Path::new("fixtures/users.json (embedded)"), DEFAULT_USERS)?,
+        ),
+        Some(dir) => {
+            let read = |name: &str| -> Result<Option<(PathBuf, String)>, FixtureError> {
+                let path = dir.join(name);
+                if !path.exists() {
+                    return Ok(None);
+                }
+                tracing::info!(file = %path.display(), "loading identity fixtures");
+                std::fs::read_to_string(&path)
+                    .map(|t| Some((path.clone(), t)))
+                    .map_err(|e| FixtureError {
+                        file: path,
+                        message: format!("cannot read: {e}"),
+                    })
+            };
+            let apps = match read("apps.json")? {
+                Some((p, t)) => parse_apps(&p, &t)?,
+                None => Vec::new(),
+            };
+            let users = match read("users.json")? {
+                Some((p, t)) => parse_users(&p, &t)?,
+                None => Vec::new(),
+            };
+            (apps, users)
+        }
+    };
+    Ok(Directory::new(apps, users))
+}
+
+fn parse_list<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<Vec<T>, FixtureError> {
+    let err = |message: String| FixtureError {
+        file: file.to_path_buf(),
+        message,
+    };
+    let doc: Value = serde_json::from_str(text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let Value::Array(items) = doc else {
+        return Err(err("expected a JSON array".to_owned()));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| typed(item).map_err(|e| err(format!("entry #{i}: field `{e}"))))
+        .collect()
+}
+
+/// Parses an `apps.json`: every certificate must be a PEM certificate with an RSA key.
+pub fn parse_apps(file: &Path, text: &str) -> Result<Vec<AppRegistration>, FixtureError> {
+    let apps: Vec<AppRegistration> = parse_list(file, text)?;
+    for (i, app) in apps.iter().enumerate() {
+        let err = |message: String| FixtureError {
+            file: file.to_path_buf(),
+            message: format!("entry #{i} ({}): {message}", app.client_id),
+        };
+        if app.client_id.trim().is_empty() {
+            return Err(err("field `clientId`: must not be empty".to_owned()));
+        }
+        for (k, pem) in app.certificates.iter().enumerate() {
+            if !pem.contains("BEGIN CERTIFICATE")
+                || jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).is_err()
+            {
+                return Err(err(format!(
+                    "field `certificates[{k}]`: not a PEM certificate with an RSA key"
+                )));
+            }
+        }
+    }
+    Ok(apps)
+}
+
+/// Parses a `users.json`: portal roles must be ones the portal knows.
+pub fn parse_users(file: &Path, text: &str) -> Result<Vec<User>, FixtureError> {
+    let users: Vec<User> = parse_list(file, text)?;
+    for (i, user) in users.iter().enumerate() {
+        for role in user.portal_roles.iter().flatten() {
+            if !portal::ALL.iter().any(|r| r.eq_ignore_ascii_case(role)) {
+                return Err(FixtureError {
+                    file: file.to_path_buf(),
+                    message: format!(
+                        "entry #{i} ({}): field `portalRoles`: {role:?} is not one of {}",
+                        user.upn,
+                        portal::ALL.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(users)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +392,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`id`"));
+    }
+
+    #[test]
+    fn the_embedded_identity_fixtures_load() {
+        let d = load_directory(None).unwrap();
+        assert_eq!(d.counts(), (3, 3));
+    }
+
+    #[test]
+    fn identity_fixture_errors_name_the_field() {
+        let e = parse_users(
+            Path::new("users.json"),
+            r#"[{"upn":"a","password":"b","portalRoles":["God mode"]}]"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("portalRoles"), "{e}");
+        let e = parse_apps(
+            Path::new("apps.json"),
+            r#"[{"clientId":"a","displayName":"b","certificates":["x"]}]"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("certificates[0]"), "{e}");
+        let e = parse_apps(
+            Path::new("apps.json"),
+            r#"[{"clientId":"a","displayName":"b","secret":"x"}]"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("secret"), "{e}");
     }
 
     #[test]

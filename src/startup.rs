@@ -1,9 +1,8 @@
 //! Building the application (`app`) and serving it (`run`), shared by the binary and the tests.
 
-use std::{future::Future, io, net::SocketAddr};
+use std::{future::Future, io};
 
-use axum::{extract::DefaultBodyLimit, middleware::from_fn, Router};
-use tokio::net::TcpListener;
+use axum::{extract::DefaultBodyLimit, middleware::from_fn, serve::Listener, Router};
 use tower::{util::MapRequestLayer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -30,18 +29,20 @@ pub fn app(state: AppState) -> Router {
     )
 }
 
-/// Serves `state` on an already-bound listener until `shutdown` completes.
-pub async fn run(
-    listener: TcpListener,
+/// Serves `state` on an already-bound listener (TCP, or `tls::TlsListener`) until `shutdown`
+/// completes.
+pub async fn run<L>(
+    listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+) -> io::Result<()>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app(state).into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` sends).

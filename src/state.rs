@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::{
     auth::{Authenticator, Keys},
     clock::{Clock, ClockMode},
+    identity::Directory,
     store::{FleetMachine, Store, StoreOptions},
     throttle::{self, Limiter},
 };
@@ -37,6 +38,8 @@ pub struct AppState {
     pub clock: Arc<Clock>,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<Limiter>,
+    /// App registrations and users.
+    pub directory: Arc<Directory>,
     /// Rows per collection page without `$top`.
     pub page_size: usize,
     /// `http` or `https`: the scheme `@odata.context` and discovery documents use.
@@ -51,8 +54,21 @@ impl AppState {
             clock: Arc::new(Clock::new(config.clock)),
             auth: Arc::new(Authenticator::new(keys)),
             limiter: Arc::new(Limiter::new(config.rate_limits)),
+            directory: Arc::new(Directory::new(Vec::new(), Vec::new())),
             page_size: config.page_size.clamp(1, crate::odata::MAX_TOP),
             scheme: "http",
         }
+    }
+
+    /// The same state with `directory` as its app registrations and users.
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = Arc::new(directory);
+        self
+    }
+
+    /// The same state serving `https` (for `@odata.context` and discovery documents).
+    pub fn with_https(mut self) -> Self {
+        self.scheme = "https";
+        self
     }
 }

@@ -1,11 +1,19 @@
 //! The emulator's RS256 signing key: the committed development key unless `--signing-key` names
 //! another PEM file (PKCS#8 or PKCS#1).
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use jsonwebtoken::{DecodingKey, EncodingKey};
-use rsa::{
-    pkcs1::DecodeRsaPrivateKey, pkcs8::DecodePrivateKey, traits::PublicKeyParts, RsaPrivateKey,
+use base64::{
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    Engine,
 };
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rcgen::{CertificateParams, DnType, KeyPair, SerialNumber};
+use rsa::{
+    pkcs1::DecodeRsaPrivateKey,
+    pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding},
+    traits::PublicKeyParts,
+    RsaPrivateKey,
+};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 /// The well-known development key (`keys/dev-signing-key.pem`). Public on purpose, like Azurite's
@@ -17,8 +25,11 @@ pub const DEV_SIGNING_KEY_PEM: &str = include_str!("../../keys/dev-signing-key.p
 pub struct Keys {
     pub encoding: EncodingKey,
     pub decoding: DecodingKey,
-    /// Key id in token headers and the JWKS: base64url of the SHA-256 of the modulus, shortened.
+    /// Key id in token headers and the JWKS. As in Entra, equal to `x5t`: the base64url SHA-1
+    /// thumbprint of the key's certificate.
     pub kid: String,
+    /// The key's self-signed certificate (DER, standard base64), for the JWKS `x5c`.
+    pub x5c: String,
     /// Base64url modulus and exponent, for the JWKS.
     pub n: String,
     pub e: String,
@@ -45,11 +56,12 @@ impl Keys {
         let e = private.e().to_bytes_be();
         let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
             .map_err(|e| format!("unusable RSA key: {e}"))?;
-        let digest = Sha256::digest(&n);
+        let der = certificate(&private, &n)?;
         Ok(Self {
             encoding,
             decoding: DecodingKey::from_rsa_raw_components(&n, &e),
-            kid: URL_SAFE_NO_PAD.encode(&digest[..20]),
+            kid: URL_SAFE_NO_PAD.encode(Sha1::digest(&der)),
+            x5c: STANDARD.encode(&der),
             n: URL_SAFE_NO_PAD.encode(&n),
             e: URL_SAFE_NO_PAD.encode(&e),
             pem: pem.to_owned(),
@@ -75,6 +87,28 @@ impl Keys {
     }
 }
 
+/// A self-signed certificate for the key, identical for the same key every time (fixed serial
+/// and validity; RSA PKCS#1 v1.5 signatures are deterministic), so `kid` is stable across
+/// processes: `defender-mock token` and the server agree without talking.
+fn certificate(private: &RsaPrivateKey, n: &[u8]) -> Result<Vec<u8>, String> {
+    let pkcs8 = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| format!("cannot re-encode the key: {e}"))?;
+    let key = KeyPair::from_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
+        .map_err(|e| format!("unusable RSA key: {e}"))?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "defender-mock token signing");
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+    params.serial_number = Some(SerialNumber::from_slice(&Sha256::digest(n)[..16]));
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| format!("cannot certify the key: {e}"))?;
+    Ok(cert.der().to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +118,16 @@ mod tests {
         let k = Keys::from_pem(DEV_SIGNING_KEY_PEM).unwrap();
         assert_eq!(k.e, "AQAB");
         assert!(!k.kid.is_empty());
+    }
+
+    #[test]
+    fn the_kid_is_the_certificate_thumbprint_and_is_stable() {
+        let a = Keys::from_pem(DEV_SIGNING_KEY_PEM).unwrap();
+        let b = Keys::from_pem(DEV_SIGNING_KEY_PEM).unwrap();
+        assert_eq!(a.kid, b.kid);
+        assert_eq!(a.x5c, b.x5c);
+        let der = STANDARD.decode(&a.x5c).unwrap();
+        assert_eq!(a.kid, URL_SAFE_NO_PAD.encode(Sha1::digest(&der)));
     }
 
     #[test]

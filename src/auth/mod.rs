@@ -18,7 +18,11 @@ use time::OffsetDateTime;
 pub use keys::Keys;
 pub use token::{Claims, TokenSpec};
 
-use crate::{error::ApiError, store::Visibility};
+use crate::{
+    error::ApiError,
+    identity::{portal, Directory},
+    store::Visibility,
+};
 
 /// Verified tokens kept at most; past this, expired ones are dropped, then all.
 const CACHE_CAPACITY: usize = 4096;
@@ -128,6 +132,8 @@ pub struct Caller {
     pub permissions: Vec<String>,
     /// Machines the caller may see.
     pub visibility: Visibility,
+    /// Portal permissions of a delegated caller (`None` = all: apps, and users no fixture names).
+    pub portal_roles: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -153,7 +159,23 @@ impl Caller {
             identity,
             permissions,
             visibility: Visibility::All,
+            portal_roles: None,
         }
+    }
+
+    /// Applies what the directory says of a delegated caller: its portal permissions and device
+    /// groups. A UPN no fixture names keeps every role and sees every group (decisions).
+    pub fn with_directory(mut self, directory: &Directory) -> Self {
+        if let Identity::User { upn } = &self.identity {
+            if let Some(user) = directory.user(upn, &self.tenant) {
+                self.portal_roles = user.portal_roles.clone();
+                if let Some(groups) = &user.device_groups {
+                    self.visibility =
+                        Visibility::Groups(std::sync::Arc::new(groups.iter().cloned().collect()));
+                }
+            }
+        }
+        self
     }
 
     /// The `requestor` of actions this caller submits: the app's display name or the user's UPN.
@@ -181,16 +203,24 @@ impl Caller {
             Identity::App { .. } => (access.app, "application", "application"),
             Identity::User { .. } => (access.delegated, "user", "delegated"),
         };
-        if accepted
+        if !accepted
             .iter()
             .any(|p| self.permissions.iter().any(|h| h == p))
         {
-            return Ok(());
+            return Err(ApiError::Forbidden(format!(
+                "The {who} does not have any of the required {kind} permissions ({}) to access the resource.",
+                accepted.join(", ")
+            )));
         }
-        Err(ApiError::Forbidden(format!(
-            "The {who} does not have any of the required {kind} permissions ({}) to access the resource.",
-            accepted.join(", ")
-        )))
+        if let (Identity::User { upn }, Some(roles)) = (&self.identity, &self.portal_roles) {
+            if !roles.iter().any(|r| r.eq_ignore_ascii_case(access.portal)) {
+                return Err(ApiError::Forbidden(format!(
+                    "The user {upn} does not have the '{}' portal permission required for this action.",
+                    access.portal
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -201,42 +231,50 @@ pub struct Access {
     pub app: &'static [&'static str],
     /// Delegated scopes, any of which grants access.
     pub delegated: &'static [&'static str],
+    /// The portal permission a delegated user also needs.
+    pub portal: &'static str,
 }
 
 /// Isolate / unisolate.
 pub const ISOLATE: Access = Access {
     app: &["Machine.Isolate"],
     delegated: &["Machine.Isolate"],
+    portal: portal::ACTIVE_REMEDIATION,
 };
 
 /// Restrict / unrestrict app execution.
 pub const RESTRICT: Access = Access {
     app: &["Machine.RestrictExecution"],
     delegated: &["Machine.RestrictExecution"],
+    portal: portal::ACTIVE_REMEDIATION,
 };
 
 /// Antivirus scan.
 pub const SCAN: Access = Access {
     app: &["Machine.Scan"],
     delegated: &["Machine.Scan"],
+    portal: portal::ACTIVE_REMEDIATION,
 };
 
 /// Collect investigation package.
 pub const COLLECT: Access = Access {
     app: &["Machine.CollectForensics"],
     delegated: &["Machine.CollectForensics"],
+    portal: portal::ALERTS_INVESTIGATION,
 };
 
 /// Offboard.
 pub const OFFBOARD: Access = Access {
     app: &["Machine.Offboard"],
     delegated: &["Machine.Offboard"],
+    portal: portal::ACTIVE_REMEDIATION,
 };
 
 /// Stop and quarantine a file.
 pub const QUARANTINE: Access = Access {
     app: &["Machine.StopAndQuarantine"],
     delegated: &["Machine.StopAndQuarantine"],
+    portal: portal::ACTIVE_REMEDIATION,
 };
 
 const ACTION_ROLES: &[&str] = &[
@@ -253,18 +291,21 @@ const ACTION_ROLES: &[&str] = &[
 pub const CANCEL: Access = Access {
     app: ACTION_ROLES,
     delegated: ACTION_ROLES,
+    portal: portal::ACTIVE_REMEDIATION,
 };
 
 /// GetPackageUri: app read roles; delegated `Machine.CollectForensics` (spec §5.4).
 pub const PACKAGE: Access = Access {
     app: &["Machine.Read.All", "Machine.ReadWrite.All"],
     delegated: &["Machine.CollectForensics"],
+    portal: portal::ALERTS_INVESTIGATION,
 };
 
 /// Machine and machine-action reads.
 pub const READ: Access = Access {
     app: &["Machine.Read.All", "Machine.ReadWrite.All"],
     delegated: &["Machine.Read", "Machine.ReadWrite"],
+    portal: portal::VIEW_DATA,
 };
 
 #[cfg(test)]

@@ -77,6 +77,19 @@ impl FromRequestParts<AppState> for ServiceRoot {
     }
 }
 
+/// `{scheme}://{host}` as the client called it: the base of discovery documents.
+#[derive(Debug, Clone)]
+pub struct Origin(pub String);
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let root = ServiceRoot::from_request_parts(parts, state).await?;
+        Ok(Self(root.0.trim_end_matches("/api").to_owned()))
+    }
+}
+
 /// A request body that should be a JSON object.
 #[derive(Debug)]
 pub struct JsonBody {

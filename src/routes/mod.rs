@@ -157,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         // route_layer: only matched paths are guarded, so unknown paths still 404 without a token.
         .route_layer(from_fn_with_state(state.clone(), guard))
         .merge(admin::router())
+        .merge(identity_router())
         .fallback(not_found)
         .with_state(state)
 }
@@ -177,7 +178,10 @@ async fn guard(
         // The path is routed but not for this method: axum answers 405 with `Allow`.
         return Ok(next.run(req).await);
     };
-    let caller = state.auth.authenticate(req.headers(), state.clock.now())?;
+    let caller = state
+        .auth
+        .authenticate(req.headers(), state.clock.now())?
+        .with_directory(&state.directory);
     caller.authorize(&endpoint.access)?;
     let key = format!("{} {}", endpoint.method, endpoint.path);
     let decision = state.limiter.check(
@@ -226,6 +230,25 @@ fn collection<T: Serialize>(
             next_link,
         },
     ))
+}
+
+/// The Entra-shaped identity endpoints (no bearer token: they are how one gets it).
+fn identity_router() -> Router<AppState> {
+    use crate::identity::{discovery, token};
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token_v2))
+        .route("/{tenant}/oauth2/token", post(token::token_v1))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_v1),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys_v2))
+        .route("/{tenant}/discovery/keys", get(discovery::keys_v1))
+        .route("/common/discovery/instance", get(discovery::instance))
 }
 
 async fn not_found(req: Request) -> ApiError {

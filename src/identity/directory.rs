@@ -1,0 +1,145 @@
+//! App registrations and users: the built-in development app and user, plus those of the
+//! `apps.json` and `users.json` fixtures.
+
+use serde::Deserialize;
+
+use crate::{
+    auth::token::{DEV_APP_ID, DEV_APP_NAME},
+    cli::{ALL_ROLES, ALL_SCOPES, DEV_USER_UPN},
+};
+
+/// The development app's client secret (public on purpose).
+pub const DEV_APP_SECRET: &str = "defender-mock-development-secret";
+/// The development app's certificate and key (`keys/dev-app-client.pem`, public on purpose).
+pub const DEV_APP_CLIENT_PEM: &str = include_str!("../../keys/dev-app-client.pem");
+/// The development user's password (public on purpose).
+pub const DEV_USER_PASSWORD: &str = "defender-mock-development-password";
+
+/// An app registration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppRegistration {
+    pub client_id: String,
+    pub display_name: String,
+    /// Client secrets, any of which authenticates the app.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// PEM certificates whose keys may sign client assertions.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    /// App roles granted on the MDE API.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The only tenant it exists in; absent = every tenant (multi-tenant).
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// A user who can sign in with the password grant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    pub upn: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Delegated scopes consented for the user (default: every Machine.* scope).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Portal permissions (default: all).
+    #[serde(default)]
+    pub portal_roles: Option<Vec<String>>,
+    /// Device groups (`rbacGroupName`) the user sees (default: all).
+    #[serde(default)]
+    pub device_groups: Option<Vec<String>>,
+    /// The only tenant the user exists in; absent = every tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl User {
+    /// The scopes the user holds.
+    pub fn scopes(&self) -> Vec<String> {
+        self.scopes
+            .clone()
+            .unwrap_or_else(|| ALL_SCOPES.split_whitespace().map(str::to_owned).collect())
+    }
+}
+
+/// Every app registration and user the emulator knows.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    apps: Vec<AppRegistration>,
+    users: Vec<User>,
+}
+
+fn in_tenant(scope: Option<&str>, tenant: &str) -> bool {
+    scope.is_none_or(|t| t.eq_ignore_ascii_case(tenant))
+}
+
+impl Directory {
+    /// The built-ins, then `apps` and `users` (a fixture entry with a built-in's id replaces it).
+    pub fn new(apps: Vec<AppRegistration>, users: Vec<User>) -> Self {
+        let mut all_apps = vec![Self::development_app()];
+        all_apps.retain(|b| {
+            !apps
+                .iter()
+                .any(|a| a.client_id.eq_ignore_ascii_case(&b.client_id))
+        });
+        all_apps.extend(apps);
+        let mut all_users = vec![Self::development_user()];
+        all_users.retain(|b| !users.iter().any(|u| u.upn.eq_ignore_ascii_case(&b.upn)));
+        all_users.extend(users);
+        Self {
+            apps: all_apps,
+            users: all_users,
+        }
+    }
+
+    /// The development app: every tenant, every Machine.* role, a secret and a certificate.
+    pub fn development_app() -> AppRegistration {
+        let cert_start = DEV_APP_CLIENT_PEM
+            .find("-----BEGIN CERTIFICATE-----")
+            .unwrap_or(0);
+        AppRegistration {
+            client_id: DEV_APP_ID.to_owned(),
+            display_name: DEV_APP_NAME.to_owned(),
+            secrets: vec![DEV_APP_SECRET.to_owned()],
+            certificates: vec![DEV_APP_CLIENT_PEM[cert_start..].to_owned()],
+            roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+            tenant: None,
+        }
+    }
+
+    /// The development user: every tenant, every scope, portal role and device group.
+    pub fn development_user() -> User {
+        User {
+            upn: DEV_USER_UPN.to_owned(),
+            password: DEV_USER_PASSWORD.to_owned(),
+            display_name: Some("Development Analyst".to_owned()),
+            scopes: None,
+            portal_roles: None,
+            device_groups: None,
+            tenant: None,
+        }
+    }
+
+    /// The app `client_id` as registered in `tenant`.
+    pub fn app(&self, client_id: &str, tenant: &str) -> Option<&AppRegistration> {
+        self.apps.iter().find(|a| {
+            a.client_id.eq_ignore_ascii_case(client_id) && in_tenant(a.tenant.as_deref(), tenant)
+        })
+    }
+
+    /// The user `upn` in `tenant`.
+    pub fn user(&self, upn: &str, tenant: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.upn.eq_ignore_ascii_case(upn) && in_tenant(u.tenant.as_deref(), tenant))
+    }
+
+    /// How many app registrations and users there are.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.apps.len(), self.users.len())
+    }
+}

@@ -1,0 +1,172 @@
+//! Discovery (spec §9.4): v1 and v2 OpenID configuration per tenant (and `common`), the JWKS, and
+//! MSAL's instance discovery. Every endpoint in them points back at the emulator's own scheme,
+//! host and port; issuers stay Entra's, since they are identifiers the tokens carry.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::{json, Value};
+
+use super::tenant_id;
+use crate::{
+    auth::token::{v1_issuer, v2_issuer},
+    error::Result,
+    routes::extract::{Origin, PathParam},
+    state::AppState,
+};
+
+/// The tenant as it appears in documents: its GUID, or `common`/`organizations`/`consumers`.
+fn tenant_label(state: &AppState, segment: &str) -> Result<(String, bool)> {
+    match tenant_id(segment, state.clock.now())? {
+        Some(tid) => Ok((tid, true)),
+        None => Ok((segment.to_ascii_lowercase(), false)),
+    }
+}
+
+fn cached(body: Value) -> Response {
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400, private"),
+    );
+    res
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
+pub async fn openid_v2(
+    State(state): State<AppState>,
+    Origin(origin): Origin,
+    PathParam(tenant): PathParam,
+) -> Result<Response> {
+    let (t, specific) = tenant_label(&state, &tenant)?;
+    let issuer = if specific {
+        v2_issuer(&t)
+    } else {
+        v2_issuer("{tenantid}")
+    };
+    Ok(cached(json!({
+        "token_endpoint": format!("{origin}/{t}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{origin}/{t}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": issuer,
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": format!("{origin}/{t}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{origin}/{t}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{origin}/{t}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{origin}/{t}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    })))
+}
+
+/// `GET /{tenant}/.well-known/openid-configuration` (v1).
+pub async fn openid_v1(
+    State(state): State<AppState>,
+    Origin(origin): Origin,
+    PathParam(tenant): PathParam,
+) -> Result<Response> {
+    let (t, specific) = tenant_label(&state, &tenant)?;
+    let issuer = if specific {
+        v1_issuer(&t)
+    } else {
+        v1_issuer("{tenantid}")
+    };
+    Ok(cached(json!({
+        "token_endpoint": format!("{origin}/{t}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{origin}/common/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": issuer,
+        "microsoft_multi_refresh_token": true,
+        "authorization_endpoint": format!("{origin}/{t}/oauth2/authorize"),
+        "device_authorization_endpoint": format!("{origin}/{t}/oauth2/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{origin}/{t}/oauth2/logout"),
+        "check_session_iframe": format!("{origin}/{t}/oauth2/checksession"),
+        "userinfo_endpoint": format!("{origin}/{t}/openid/userinfo"),
+        "kerberos_endpoint": format!("{origin}/{t}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    })))
+}
+
+fn jwks(state: &AppState, issuer: Option<String>) -> Response {
+    let k = state.auth.keys();
+    let mut key = json!({
+        "kty": "RSA", "use": "sig", "kid": k.kid, "x5t": k.kid, "n": k.n, "e": k.e, "x5c": [k.x5c],
+    });
+    if let Some(iss) = issuer {
+        key["issuer"] = json!(iss);
+    }
+    cached(json!({"keys": [key]}))
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`: v2 key sets carry the issuer.
+pub async fn keys_v2(
+    State(state): State<AppState>,
+    PathParam(tenant): PathParam,
+) -> Result<Response> {
+    let (t, specific) = tenant_label(&state, &tenant)?;
+    let issuer = if specific {
+        v2_issuer(&t)
+    } else {
+        v2_issuer("{tenantid}")
+    };
+    Ok(jwks(&state, Some(issuer)))
+}
+
+/// `GET /{tenant}/discovery/keys` (v1; clients use `common`).
+pub async fn keys_v1(
+    State(state): State<AppState>,
+    PathParam(tenant): PathParam,
+) -> Result<Response> {
+    tenant_label(&state, &tenant)?;
+    Ok(jwks(&state, None))
+}
+
+/// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=...` (MSAL).
+pub async fn instance(Origin(origin): Origin, RawQuery(raw): RawQuery) -> Response {
+    let q: HashMap<String, String> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let host = origin.split("://").nth(1).unwrap_or(&origin).to_owned();
+    // The tenant is the first path segment of the authorization endpoint, if one was given.
+    let tenant = q
+        .get("authorization_endpoint")
+        .and_then(|a| a.split("://").nth(1))
+        .and_then(|rest| rest.split('/').nth(1))
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common")
+        .to_owned();
+    Json(json!({
+        "tenant_discovery_endpoint": format!("{origin}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }))
+    .into_response()
+}

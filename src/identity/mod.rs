@@ -1,0 +1,84 @@
+//! Entra-shaped identity (spec §9): the directory of app registrations and users, the v1 and v2
+//! token endpoints, and the discovery documents and keys that point back at the emulator, so MSAL
+//! and azure-identity work against it with configuration changes only.
+
+pub mod directory;
+pub mod discovery;
+pub mod token;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub use directory::{AppRegistration, Directory, User};
+
+/// Portal (RBAC) permissions a delegated user needs (spec §2, §5, §7).
+pub mod portal {
+    /// Reads.
+    pub const VIEW_DATA: &str = "View data";
+    /// Isolate, restrict, scan, quarantine, offboard, cancel.
+    pub const ACTIVE_REMEDIATION: &str = "Active remediation actions";
+    /// Investigation packages.
+    pub const ALERTS_INVESTIGATION: &str = "Alerts investigation";
+    /// Every portal permission a users fixture may grant.
+    pub const ALL: &[&str] = &[
+        VIEW_DATA,
+        ACTIVE_REMEDIATION,
+        ALERTS_INVESTIGATION,
+        "Live response basic",
+        "Live response advanced",
+        "Manage security settings",
+    ];
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ`, as Entra writes error timestamps.
+pub fn entra_timestamp(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// The tenant id a path segment names: a GUID as is, a domain name mapped to a stable GUID
+/// (`contoso.onmicrosoft.com` always gives the same one), or `None` for `common`,
+/// `organizations` and `consumers`.
+pub fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<String>, ApiError> {
+    let s = segment.to_ascii_lowercase();
+    if matches!(s.as_str(), "common" | "organizations" | "consumers") {
+        return Ok(None);
+    }
+    if let Ok(g) = Uuid::try_parse(&s) {
+        return Ok(Some(g.hyphenated().to_string()));
+    }
+    let dns_like = s.contains('.')
+        && s.split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if dns_like {
+        return Ok(Some(
+            Uuid::new_v5(&Uuid::NAMESPACE_DNS, s.as_bytes()).to_string(),
+        ));
+    }
+    Err(entra_error(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900023,
+        format!("Specified tenant identifier '{segment}' is neither a valid DNS name, nor a valid external domain."),
+        now,
+    ))
+}
+
+/// An Entra-shaped error.
+pub fn entra_error(
+    status: axum::http::StatusCode,
+    error: &'static str,
+    code: u32,
+    description: impl Into<String>,
+    now: OffsetDateTime,
+) -> ApiError {
+    ApiError::Entra {
+        status,
+        error,
+        code,
+        description: description.into(),
+        timestamp: entra_timestamp(now),
+    }
+}
