@@ -385,7 +385,7 @@ fn authenticate_client(
     }
     let secret = form.get("client_secret").cloned().or(basic_secret);
     match secret {
-        Some(s) if app.secrets.iter().any(|k| *k == s) => Ok(()),
+        Some(s) if app.secrets.contains(&s) => Ok(()),
         Some(_) => Err(ctx.unauthorized(
             7000215,
             format!(
