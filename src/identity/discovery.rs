@@ -149,6 +149,20 @@ pub async fn keys_v1(
     Ok(jwks(&state, None))
 }
 
+/// `GET /common/userrealm/{username}?api-version=1.0`: MSAL's user-realm lookup before the
+/// password grant. Every emulated account is cloud-managed (no federation).
+pub async fn user_realm(PathParam(username): PathParam) -> Response {
+    let domain = username.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
+    Json(json!({
+        "ver": "1.0",
+        "account_type": "Managed",
+        "domain_name": domain,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    }))
+    .into_response()
+}
+
 /// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=...` (MSAL).
 pub async fn instance(Origin(origin): Origin, RawQuery(raw): RawQuery) -> Response {
     let q: HashMap<String, String> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())

@@ -249,6 +249,7 @@ fn identity_router() -> Router<AppState> {
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys_v2))
         .route("/{tenant}/discovery/keys", get(discovery::keys_v1))
         .route("/common/discovery/instance", get(discovery::instance))
+        .route("/common/userrealm/{username}", get(discovery::user_realm))
 }
 
 async fn not_found(req: Request) -> ApiError {

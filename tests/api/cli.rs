@@ -15,9 +15,9 @@ use crate::helpers::machine_id;
 const BIN: &str = env!("CARGO_BIN_EXE_defender-mock");
 
 /// A running `defender-mock serve`, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(BIN);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
     for (k, v) in env {
@@ -51,7 +51,7 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
     Server { child, url }
 }
 
-fn mint(args: &[&str]) -> String {
+pub(crate) fn mint(args: &[&str]) -> String {
     let out = Command::new(BIN).arg("token").args(args).output().unwrap();
     assert!(
         out.status.success(),

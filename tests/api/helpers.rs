@@ -65,7 +65,20 @@ pub async fn spawn_config(config: Config, fleet: Vec<FleetMachine>) -> TestApp {
         clock: ClockMode::Frozen,
         ..config
     };
-    let state = AppState::new(fleet, config, Keys::development());
+    spawn_state(AppState::new(fleet, config, Keys::development())).await
+}
+
+/// A server with the embedded sample apps and users (`fixtures/apps.json`, `users.json`).
+pub async fn spawn_with_directory() -> TestApp {
+    let config = Config {
+        clock: ClockMode::Frozen,
+        ..Config::default()
+    };
+    let directory = fixtures::load_directory(None).expect("embedded identity fixtures");
+    spawn_state(AppState::new(fleet(), config, Keys::development()).with_directory(directory)).await
+}
+
+async fn spawn_state(state: AppState) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

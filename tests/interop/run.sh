@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Interop with the real Microsoft client libraries (MSAL, azure-identity, requests) against the
+# release binary over HTTPS. Installs the pinned libraries into a virtualenv (PyPI), builds the
+# binary if needed, and exits non-zero when any check fails. Run from anywhere:
+#   tests/interop/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv="${INTEROP_VENV:-target/interop-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+bin="${DEFENDER_MOCK_BIN:-target/release/defender-mock}"
+[ -x "$bin" ] || cargo build --release --quiet
+exec "$venv/bin/python" tests/interop/interop.py "$bin"
