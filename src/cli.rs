@@ -250,12 +250,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
                 tls::TlsListener::new(listener, tls.config).map_err(|e| e.to_string())?;
             ready_line("https", addr);
             tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready (HTTPS)");
-            startup::run(listener, state.with_https(), startup::shutdown_signal()).await
+            startup::run_until_signal(listener, state.with_https()).await
         }
         None => {
             ready_line("http", addr);
             tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready");
-            startup::run(listener, state, startup::shutdown_signal()).await
+            startup::run_until_signal(listener, state).await
         }
     };
     served.map_err(|e| format!("server error: {e}"))?;

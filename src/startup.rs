@@ -45,6 +45,40 @@ where
         .await
 }
 
+/// How long in-flight requests may still run after SIGTERM / SIGINT before the process exits.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight requests finish, and returns
+/// within [`SHUTDOWN_GRACE`] even if some never do (a hung client must not stall `docker stop`).
+pub async fn run_until_signal<L>(listener: L, state: AppState) -> io::Result<()>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let deadline = {
+        let rx = stop_rx.clone();
+        async move {
+            stopped(rx).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        }
+    };
+    tokio::select! {
+        served = run(listener, state, stopped(stop_rx)) => served,
+        () = deadline => {
+            tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "in-flight requests outlived the shutdown grace period");
+            Ok(())
+        }
+    }
+}
+
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` sends).
 pub async fn shutdown_signal() {
     let ctrl_c = async {

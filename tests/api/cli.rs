@@ -290,3 +290,41 @@ async fn rate_limit_flags_reach_the_server() {
         assert_eq!(r.status(), 200);
     }
 }
+
+#[test]
+fn sigterm_exits_within_the_grace_period_even_with_a_client_holding_a_request_open() {
+    use std::io::Write;
+    let mut server = start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // A request whose body never arrives: the handler waits for it until shutdown gives up.
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stalled,
+        "POST /_mock/clock/advance HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "still running 8 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "it waited for the in-flight request"
+    );
+    drop(stalled);
+}
