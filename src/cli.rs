@@ -113,6 +113,9 @@ pub struct ServeArgs {
     /// Seconds from pickup until the action ends.
     #[arg(long, env = "DEFENDER_MOCK_COMPLETION_DELAY", default_value_t = Simulation::default().completion_delay_seconds)]
     pub completion_delay: u64,
+    /// Devices start offline unless their fixture says otherwise (actions then time out after 3 days).
+    #[arg(long, env = "DEFENDER_MOCK_OFFLINE")]
+    pub offline: bool,
     /// How actions end on machines whose fixture does not say.
     #[arg(
         long,
@@ -224,6 +227,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
                 pickup_delay_seconds: args.pickup_delay,
                 completion_delay_seconds: args.completion_delay,
                 outcome: args.outcome,
+                online: !args.offline,
                 ..Simulation::default()
             },
         },

@@ -7,7 +7,7 @@ use axum::{
     extract::{Query, State},
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::{get, patch, post, put, MethodRouter},
     Json, Router,
 };
 use serde_json::{json, Value};
@@ -27,26 +27,43 @@ use crate::{
 /// Ten years: far more than any test needs, and far from overflowing the clock.
 const MAX_ADVANCE_SECS: f64 = 10.0 * 365.0 * 86_400.0;
 
+/// Every control-plane route, in one table (the OpenAPI document is checked against it).
+/// A route's method router, built when the router is.
+type Handler = fn() -> MethodRouter<AppState>;
+
+pub(super) static ROUTES: &[(&str, Handler)] = &[
+    ("/_mock/health", || get(health)),
+    ("/_mock/openapi.json", || get(openapi)),
+    ("/_mock/clock", || get(clock)),
+    ("/_mock/clock/advance", || post(advance_clock)),
+    ("/_mock/machines/{id}", || get(machine_state)),
+    ("/_mock/machines/{id}/simulation", || patch(set_simulation)),
+    ("/_mock/packages/{tenant}/{file}", || get(download_package)),
+    ("/_mock/reset", || post(reset)),
+    ("/_mock/tenants/{tid}/duplicate-policy", || {
+        put(set_duplicate_policy)
+    }),
+    ("/_mock/tenants/{tid}/rate-limits", || {
+        get(rate_limits).put(set_rate_limits)
+    }),
+];
+
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/_mock/health", get(health))
-        .route("/_mock/clock", get(clock))
-        .route("/_mock/clock/advance", post(advance_clock))
-        .route("/_mock/machines/{id}", get(machine_state))
-        .route(
-            "/_mock/machines/{id}/simulation",
-            axum::routing::patch(set_simulation),
-        )
-        .route("/_mock/packages/{tenant}/{file}", get(download_package))
-        .route("/_mock/reset", post(reset))
-        .route(
-            "/_mock/tenants/{tid}/duplicate-policy",
-            put(set_duplicate_policy),
-        )
-        .route(
-            "/_mock/tenants/{tid}/rate-limits",
-            get(rate_limits).put(set_rate_limits),
-        )
+    ROUTES
+        .iter()
+        .fold(Router::new(), |r, (path, handler)| r.route(path, handler()))
+}
+
+/// The OpenAPI 3.1 description of the control plane, the API and the identity endpoints.
+pub(super) const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    let mut res = OPENAPI.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 /// Query parameters, with a Defender error (not axum's plain text) when they do not parse.

@@ -226,4 +226,37 @@ async fn the_control_plane_needs_no_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .get(format!("{}/_mock/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert!(doc["paths"]["/api/machines/{id}/unisolate"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn head_requests_are_guarded_like_get() {
+    let app = spawn_app().await;
+    let path = format!("{}/api/machines/{}", app.url, machine_id("dc01"));
+    let r = app.client.head(&path).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .head(&path)
+        .bearer_auth(app.token(&["Machine.Isolate"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .head(&path)
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

@@ -328,3 +328,19 @@ fn sigterm_exits_within_the_grace_period_even_with_a_client_holding_a_request_op
     );
     drop(stalled);
 }
+
+#[tokio::test]
+async fn the_offline_flag_makes_devices_start_offline() {
+    let server = start(&["--listen", "127.0.0.1:0", "--offline"], &[]);
+    let view: Value = reqwest::get(format!(
+        "{}/_mock/machines/{}",
+        server.url,
+        machine_id("dc01")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(view["simulation"]["online"], false);
+}
