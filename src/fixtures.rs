@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::{
     identity::{portal, AppRegistration, Directory, User},
-    model::Machine,
+    model::{Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES},
     store::{FleetMachine, SimulationOverride},
 };
 
@@ -195,18 +195,6 @@ fn field_of(msg: &str) -> &str {
     msg.split('`').nth(1).unwrap_or("?")
 }
 
-const HEALTH: &[&str] = &[
-    "Active",
-    "Inactive",
-    "ImpairedCommunication",
-    "NoSensorData",
-    "NoSensorDataImpairedCommunication",
-    "Unknown",
-];
-const RISK: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
-const EXPOSURE: &[&str] = &["None", "Low", "Medium", "High"];
-const VALUE: &[&str] = &["Normal", "Low", "High"];
-
 fn validate(m: &mut Machine) -> Result<(), String> {
     if m.id.len() != 40 || !m.id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("field `id`: {:?} is not 40 hex characters", m.id));
@@ -218,10 +206,10 @@ fn validate(m: &mut Machine) -> Result<(), String> {
     if m.os_platform.trim().is_empty() {
         return Err("field `osPlatform`: must not be empty".to_owned());
     }
-    one_of("healthStatus", Some(&m.health_status), HEALTH)?;
-    one_of("riskScore", m.risk_score.as_ref(), RISK)?;
-    one_of("exposureLevel", m.exposure_level.as_ref(), EXPOSURE)?;
-    one_of("deviceValue", m.device_value.as_ref(), VALUE)?;
+    one_of("healthStatus", Some(&m.health_status), HEALTH_STATUSES)?;
+    one_of("riskScore", m.risk_score.as_ref(), RISK_SCORES)?;
+    one_of("exposureLevel", m.exposure_level.as_ref(), EXPOSURE_LEVELS)?;
+    one_of("deviceValue", m.device_value.as_ref(), DEVICE_VALUES)?;
     Ok(())
 }
 

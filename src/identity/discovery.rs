@@ -43,37 +43,7 @@ pub async fn openid_v2(
     Origin(origin): Origin,
     PathParam(tenant): PathParam,
 ) -> Result<Response> {
-    let (t, specific) = tenant_label(&state, &tenant)?;
-    let issuer = if specific {
-        v2_issuer(&t)
-    } else {
-        v2_issuer("{tenantid}")
-    };
-    Ok(cached(json!({
-        "token_endpoint": format!("{origin}/{t}/oauth2/v2.0/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "jwks_uri": format!("{origin}/{t}/discovery/v2.0/keys"),
-        "response_modes_supported": ["query", "fragment", "form_post"],
-        "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": issuer,
-        "request_uri_parameter_supported": false,
-        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-        "authorization_endpoint": format!("{origin}/{t}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{origin}/{t}/oauth2/v2.0/devicecode"),
-        "http_logout_supported": true,
-        "frontchannel_logout_supported": true,
-        "end_session_endpoint": format!("{origin}/{t}/oauth2/v2.0/logout"),
-        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-        "kerberos_endpoint": format!("{origin}/{t}/kerberos"),
-        "tenant_region_scope": "WW",
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
-        "rbac_url": "https://pas.windows.net",
-    })))
+    openid(&state, &origin, &tenant, true)
 }
 
 /// `GET /{tenant}/.well-known/openid-configuration` (v1).
@@ -82,37 +52,62 @@ pub async fn openid_v1(
     Origin(origin): Origin,
     PathParam(tenant): PathParam,
 ) -> Result<Response> {
-    let (t, specific) = tenant_label(&state, &tenant)?;
-    let issuer = if specific {
-        v1_issuer(&t)
+    openid(&state, &origin, &tenant, false)
+}
+
+/// One metadata document: the keys both versions share, then each version's own (spec §9.4).
+fn openid(state: &AppState, origin: &str, tenant: &str, v2: bool) -> Result<Response> {
+    let (t, specific) = tenant_label(state, tenant)?;
+    let id = if specific { t.as_str() } else { "{tenantid}" };
+    // v2 endpoints live under `oauth2/v2.0/`, v1 ones under `oauth2/`.
+    let oauth = if v2 {
+        format!("{origin}/{t}/oauth2/v2.0")
     } else {
-        v1_issuer("{tenantid}")
+        format!("{origin}/{t}/oauth2")
     };
-    Ok(cached(json!({
-        "token_endpoint": format!("{origin}/{t}/oauth2/token"),
+    let mut doc = json!({
+        "token_endpoint": format!("{oauth}/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "jwks_uri": format!("{origin}/common/discovery/keys"),
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
-        "scopes_supported": ["openid"],
-        "issuer": issuer,
-        "microsoft_multi_refresh_token": true,
-        "authorization_endpoint": format!("{origin}/{t}/oauth2/authorize"),
-        "device_authorization_endpoint": format!("{origin}/{t}/oauth2/devicecode"),
+        "authorization_endpoint": format!("{oauth}/authorize"),
+        "device_authorization_endpoint": format!("{oauth}/devicecode"),
         "http_logout_supported": true,
         "frontchannel_logout_supported": true,
-        "end_session_endpoint": format!("{origin}/{t}/oauth2/logout"),
-        "check_session_iframe": format!("{origin}/{t}/oauth2/checksession"),
-        "userinfo_endpoint": format!("{origin}/{t}/openid/userinfo"),
+        "end_session_endpoint": format!("{oauth}/logout"),
         "kerberos_endpoint": format!("{origin}/{t}/kerberos"),
         "tenant_region_scope": "WW",
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
-    })))
+    });
+    let own = if v2 {
+        json!({
+            "jwks_uri": format!("{origin}/{t}/discovery/v2.0/keys"),
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": v2_issuer(id),
+            "request_uri_parameter_supported": false,
+            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        })
+    } else {
+        json!({
+            "jwks_uri": format!("{origin}/common/discovery/keys"),
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "scopes_supported": ["openid"],
+            "issuer": v1_issuer(id),
+            "microsoft_multi_refresh_token": true,
+            "check_session_iframe": format!("{oauth}/checksession"),
+            "userinfo_endpoint": format!("{origin}/{t}/openid/userinfo"),
+        })
+    };
+    if let (Value::Object(d), Value::Object(o)) = (&mut doc, own) {
+        d.extend(o);
+    }
+    Ok(cached(doc))
 }
 
 fn jwks(state: &AppState, issuer: Option<String>) -> Response {

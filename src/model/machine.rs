@@ -5,6 +5,22 @@ use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 
+/// `healthStatus` values (spec §7.1).
+pub const HEALTH_STATUSES: &[&str] = &[
+    "Active",
+    "Inactive",
+    "ImpairedCommunication",
+    "NoSensorData",
+    "NoSensorDataImpairedCommunication",
+    "Unknown",
+];
+/// `riskScore` values.
+pub const RISK_SCORES: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
+/// `exposureLevel` values.
+pub const EXPOSURE_LEVELS: &[&str] = &["None", "Low", "Medium", "High"];
+/// `deviceValue` values.
+pub const DEVICE_VALUES: &[&str] = &["Normal", "Low", "High"];
+
 /// One entry of `ipAddresses`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -7,6 +7,8 @@ mod odata;
 mod timestamp;
 
 pub use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
-pub use machine::{IpAddress, Machine};
+pub use machine::{
+    IpAddress, Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES,
+};
 pub use odata::{Collection, Entity, OData};
 pub use timestamp::Timestamp;

@@ -11,7 +11,10 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, Code};
+use crate::{
+    error::{ApiError, Code},
+    model::{DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES},
+};
 
 /// Most rows a page or `$top` may hold (spec: "Maximum page size is 10,000").
 pub const MAX_TOP: usize = 10_000;
@@ -139,15 +142,6 @@ pub static MACHINE_ACTIONS: EntitySet = EntitySet {
     ],
 };
 
-const HEALTH: &[&str] = &[
-    "Active",
-    "Inactive",
-    "ImpairedCommunication",
-    "NoSensorData",
-    "NoSensorDataImpairedCommunication",
-    "Unknown",
-];
-
 /// `Machines` (spec §7.1; filterable per §7.3).
 pub static MACHINES: EntitySet = EntitySet {
     name: "Machines",
@@ -169,20 +163,12 @@ pub static MACHINES: EntitySet = EntitySet {
         f("lastExternalIpAddress", Kind::Str, false),
         f("agentVersion", Kind::Str, false),
         f("osBuild", Kind::Int, false),
-        f("healthStatus", Kind::Enum(HEALTH), true),
-        f("deviceValue", Kind::Enum(&["Normal", "Low", "High"]), true),
+        f("healthStatus", Kind::Enum(HEALTH_STATUSES), true),
+        f("deviceValue", Kind::Enum(DEVICE_VALUES), true),
         f("rbacGroupId", Kind::Int, true),
         f("rbacGroupName", Kind::Str, false),
-        f(
-            "riskScore",
-            Kind::Enum(&["None", "Informational", "Low", "Medium", "High"]),
-            true,
-        ),
-        f(
-            "exposureLevel",
-            Kind::Enum(&["None", "Low", "Medium", "High"]),
-            true,
-        ),
+        f("riskScore", Kind::Enum(RISK_SCORES), true),
+        f("exposureLevel", Kind::Enum(EXPOSURE_LEVELS), true),
         f("isAadJoined", Kind::Bool, false),
         f("aadDeviceId", Kind::Str, true),
         f("machineTags", Kind::StrList, true),

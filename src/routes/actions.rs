@@ -14,29 +14,7 @@ use crate::{
 
 type Created = OData<Entity<MachineAction>>;
 
-/// `POST machines/{id}/isolate` (spec §3).
-pub(super) async fn isolate(
-    State(state): State<AppState>,
-    caller: Caller,
-    root: ServiceRoot,
-    PathParam(id): PathParam,
-    body: JsonBody,
-) -> Result<Created> {
-    submit(&state, &caller, &root, &id, &body, ActionType::Isolate)
-}
-
-/// `POST machines/{id}/unisolate` (spec §2).
-pub(super) async fn unisolate(
-    State(state): State<AppState>,
-    caller: Caller,
-    root: ServiceRoot,
-    PathParam(id): PathParam,
-    body: JsonBody,
-) -> Result<Created> {
-    submit(&state, &caller, &root, &id, &body, ActionType::Unisolate)
-}
-
-/// Defines a handler for an action whose route differs only in its type (spec §6).
+/// Defines the handler of an action route: they differ only in the action type (spec §2, §3, §6).
 macro_rules! action_handler {
     ($name:ident, $kind:expr) => {
         pub(super) async fn $name(
@@ -51,6 +29,8 @@ macro_rules! action_handler {
     };
 }
 
+action_handler!(isolate, ActionType::Isolate);
+action_handler!(unisolate, ActionType::Unisolate);
 action_handler!(restrict_code_execution, ActionType::RestrictCodeExecution);
 action_handler!(
     unrestrict_code_execution,
