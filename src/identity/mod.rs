@@ -2,12 +2,15 @@
 //! token endpoints, and the discovery documents and keys that point back at the emulator, so MSAL
 //! and azure-identity work against it with configuration changes only.
 
+mod client_auth;
 pub mod directory;
 pub mod discovery;
 pub mod token;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use axum::http::StatusCode;
 
 use crate::error::ApiError;
 
@@ -30,6 +33,35 @@ pub mod portal {
         "Live response advanced",
         "Manage security settings",
     ];
+}
+
+/// Builds Entra-shaped errors stamped with one request's emulator time.
+struct Ctx {
+    now: OffsetDateTime,
+}
+
+impl Ctx {
+    fn bad(&self, error: &'static str, code: u32, description: impl Into<String>) -> ApiError {
+        entra_error(StatusCode::BAD_REQUEST, error, code, description, self.now)
+    }
+
+    fn unauthorized(&self, code: u32, description: impl Into<String>) -> ApiError {
+        entra_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            description,
+            self.now,
+        )
+    }
+
+    fn missing(&self, param: &str) -> ApiError {
+        self.bad(
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{param}'."),
+        )
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SSZ`, as Entra writes error timestamps.
@@ -58,7 +90,7 @@ pub fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<String>, A
         ));
     }
     Err(entra_error(
-        axum::http::StatusCode::BAD_REQUEST,
+        StatusCode::BAD_REQUEST,
         "invalid_request",
         900023,
         format!("Specified tenant identifier '{segment}' is neither a valid DNS name, nor a valid external domain."),

@@ -8,16 +8,17 @@ use std::collections::HashMap;
 use axum::{
     body::Bytes,
     extract::State,
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
     Json,
 };
-use base64::{engine::general_purpose::STANDARD, Engine};
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{entra_error, tenant_id, AppRegistration};
+use super::{
+    client_auth::{authenticate_client, basic_credentials},
+    tenant_id, AppRegistration, Ctx,
+};
 use crate::{
     auth::token::{self as jwt, TokenSpec, ACCEPTED_AUDIENCES},
     error::{ApiError, Result},
@@ -27,7 +28,6 @@ use crate::{
 
 /// Lifetime of issued tokens, as Entra reports it.
 const EXPIRES_IN: i64 = 3599;
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 /// Resources Entra knows besides MDE: tokens for them are issued (without MDE roles), and the
 /// MDE API then refuses them with 403, as the real one does.
@@ -61,34 +61,6 @@ pub async fn token_v1(
     body: Bytes,
 ) -> Result<Response> {
     issue(&state, Version::V1, &tenant, &headers, &body)
-}
-
-struct Ctx {
-    now: OffsetDateTime,
-}
-
-impl Ctx {
-    fn bad(&self, error: &'static str, code: u32, description: impl Into<String>) -> ApiError {
-        entra_error(StatusCode::BAD_REQUEST, error, code, description, self.now)
-    }
-
-    fn unauthorized(&self, code: u32, description: impl Into<String>) -> ApiError {
-        entra_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            code,
-            description,
-            self.now,
-        )
-    }
-
-    fn missing(&self, param: &str) -> ApiError {
-        self.bad(
-            "invalid_request",
-            900144,
-            format!("The request body must contain the following parameter: '{param}'."),
-        )
-    }
 }
 
 fn issue(
@@ -235,23 +207,6 @@ fn base_spec(app: &AppRegistration, tid: &str, resource: &str, now: OffsetDateTi
     }
 }
 
-/// `client_id:client_secret` from `Authorization: Basic` (each part form-URL-encoded, RFC 6749).
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, b64) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((unescape(id)?, unescape(secret)?))
-}
-
 /// The resource of a client-credentials request: v2 `scope=<resource>/.default`, v1 `resource=`.
 fn client_credentials_resource(
     ctx: &Ctx,
@@ -355,106 +310,4 @@ fn check_resource(ctx: &Ctx, resource: &str, tid: &str) -> Result<()> {
         500011,
         format!("The resource principal named {resource} was not found in the tenant named {tid}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."),
     ))
-}
-
-/// Client authentication: a certificate-signed assertion, or a secret (form or Basic).
-fn authenticate_client(
-    ctx: &Ctx,
-    app: &AppRegistration,
-    form: &HashMap<String, String>,
-    basic_secret: Option<String>,
-) -> Result<()> {
-    if let Some(assertion) = form.get("client_assertion") {
-        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
-            return Err(ctx.bad(
-                "invalid_request",
-                700013,
-                format!("The client_assertion_type must be '{JWT_BEARER}'."),
-            ));
-        }
-        return verify_assertion(ctx, app, assertion);
-    }
-    let secret = form.get("client_secret").cloned().or(basic_secret);
-    match secret {
-        Some(s) if app.secrets.contains(&s) => Ok(()),
-        Some(_) => Err(ctx.unauthorized(
-            7000215,
-            format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.client_id
-            ),
-        )),
-        None => Err(ctx.unauthorized(
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )),
-    }
-}
-
-/// Skew allowed on a client assertion's `exp`, which the client sets from its own wall clock.
-const ASSERTION_SKEW_SECS: i64 = 300;
-
-fn verify_assertion(ctx: &Ctx, app: &AppRegistration, assertion: &str) -> Result<()> {
-    let malformed = || {
-        ctx.bad(
-            "invalid_request",
-            50027,
-            "JWT token is invalid or malformed.",
-        )
-    };
-    let header = decode_header(assertion).map_err(|_| malformed())?;
-    if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
-        return Err(ctx.unauthorized(
-            700027,
-            "Client assertion contains an invalid signature algorithm.",
-        ));
-    }
-    let mut v = Validation::new(header.alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims = Default::default();
-    let claims = app
-        .certificates
-        .iter()
-        .filter_map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).ok())
-        .find_map(|key| {
-            // Claims as plain JSON: MSAL writes `exp` as a float, and a claim of an odd type is
-            // a malformed assertion, not a bad signature.
-            decode::<serde_json::Value>(assertion, &key, &v)
-                .inspect_err(|e| tracing::debug!(error = %e, alg = ?header.alg, "client assertion refused by a registered certificate"))
-                .ok()
-        })
-        .ok_or_else(|| ctx.unauthorized(700027, "Client assertion failed signature validation."))?
-        .claims;
-    let text = |k: &str| claims[k].as_str().unwrap_or_default();
-    let exp = claims["exp"].as_f64().ok_or_else(malformed)? as i64;
-    if !text("iss").eq_ignore_ascii_case(&app.client_id)
-        || !text("sub").eq_ignore_ascii_case(&app.client_id)
-    {
-        return Err(ctx.unauthorized(
-            700021,
-            "Client assertion application identifier doesn't match 'client_id' parameter.",
-        ));
-    }
-    // The client sets `exp` from its wall clock, not the emulator's: judge it by wall time.
-    if exp + ASSERTION_SKEW_SECS < OffsetDateTime::now_utc().unix_timestamp() {
-        return Err(ctx.unauthorized(
-            700024,
-            "Client assertion is not within its valid time range.",
-        ));
-    }
-    let aud_ok = |a: &str| a.contains("/oauth2/") && a.ends_with("token");
-    let audience_ok = match &claims["aud"] {
-        serde_json::Value::String(a) => aud_ok(a),
-        serde_json::Value::Array(items) => items.iter().filter_map(|a| a.as_str()).any(aud_ok),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(ctx.unauthorized(
-            700212,
-            "The audience of the client assertion is not a token endpoint.",
-        ));
-    }
-    Ok(())
 }

@@ -1,5 +1,5 @@
 //! `$filter`: a recursive-descent parser for the OData subset Defender clients send, type-checked
-//! against the entity's schema, and evaluated against the entity as serialized on the wire.
+//! against the entity's schema into an `Expr` that `eval` runs against wire entities.
 //!
 //! Grammar (keywords in any case; Kibana sends `AND`):
 //! ```text
@@ -12,13 +12,14 @@
 //! op      := eq | ne | gt | ge | lt | le
 //! literal := 'string' ('' escapes a quote) | number | datetime | true | false | null
 //! ```
-//! String comparisons ignore case, like the SQL collation behind the real service.
+//! Lexing is in `lex`, evaluation in `eval`.
 
 use std::cmp::Ordering;
 
-use serde_json::Value;
-
-use super::{EntitySet, Kind};
+use super::{
+    lex::{lex, Tok},
+    EntitySet, Kind,
+};
 use crate::model::Timestamp;
 
 /// A comparison operator.
@@ -66,7 +67,8 @@ impl Op {
         }
     }
 
-    fn holds(self, ord: Ordering) -> bool {
+    /// Whether `ord` (value compared to literal) satisfies the operator.
+    pub(super) fn holds(self, ord: Ordering) -> bool {
         match self {
             Self::Eq => ord == Ordering::Equal,
             Self::Ne => ord != Ordering::Equal,
@@ -130,102 +132,6 @@ pub enum Expr {
 pub enum AnyCond {
     Cmp(Op, Lit),
     Call(Func, String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Open,
-    Close,
-    Comma,
-    Colon,
-    Slash,
-    Str(String),
-    /// Identifier or keyword.
-    Word(String),
-    /// Unquoted literal starting with a digit or sign: number, date-time or GUID.
-    Bare(String),
-}
-
-fn lex(input: &str) -> Result<Vec<Tok>, String> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '(' => (out.push(Tok::Open), i += 1).1,
-            ')' => (out.push(Tok::Close), i += 1).1,
-            ',' => (out.push(Tok::Comma), i += 1).1,
-            ':' => (out.push(Tok::Colon), i += 1).1,
-            '/' => (out.push(Tok::Slash), i += 1).1,
-            '\'' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err("unterminated string literal".into()),
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                            s.push('\'');
-                            i += 2;
-                        }
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(ch) => {
-                            s.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
-                out.push(Tok::Str(s));
-            }
-            _ if guid_at(&chars, i) => {
-                out.push(Tok::Bare(chars[i..i + 36].iter().collect()));
-                i += 36;
-            }
-            c if c.is_ascii_digit() || c == '-' || c == '+' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || "-+:.".contains(chars[i]))
-                {
-                    i += 1;
-                }
-                out.push(Tok::Bare(chars[start..i].iter().collect()));
-            }
-            c if c.is_alphabetic() || c == '_' || c == '$' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
-                {
-                    i += 1;
-                }
-                out.push(Tok::Word(chars[start..i].iter().collect()));
-            }
-            other => return Err(format!("unexpected character '{other}' at position {i}")),
-        }
-    }
-    Ok(out)
-}
-
-/// Whether an unquoted GUID literal (8-4-4-4-12 hex digits) starts at `i`; it may start with a
-/// letter, so this is checked before identifiers.
-fn guid_at(chars: &[char], i: usize) -> bool {
-    let Some(window) = chars.get(i..i + 36) else {
-        return false;
-    };
-    let shape = window.iter().enumerate().all(|(k, c)| {
-        if matches!(k, 8 | 13 | 18 | 23) {
-            *c == '-'
-        } else {
-            c.is_ascii_hexdigit()
-        }
-    });
-    let ends = chars
-        .get(i + 36)
-        .is_none_or(|c| !c.is_alphanumeric() && *c != '_');
-    shape && ends
 }
 
 /// Parses and type-checks `input` against `set`.
@@ -598,56 +504,4 @@ fn parse_time(s: &str) -> Option<Timestamp> {
     }
     let date = s.strip_suffix('Z').unwrap_or(s);
     Timestamp::parse(&format!("{date}T00:00:00Z")).ok()
-}
-
-/// Whether `row` (an entity as serialized) satisfies `e`.
-pub fn matches(e: &Expr, row: &Value) -> bool {
-    match e {
-        Expr::Or(a, b) => matches(a, row) || matches(b, row),
-        Expr::And(a, b) => matches(a, row) && matches(b, row),
-        Expr::Not(a) => !matches(a, row),
-        Expr::Cmp { field, op, value } => {
-            let v = &row[*field];
-            match (v.is_null(), *value == Lit::Null) {
-                (true, true) => matches!(op, Op::Eq | Op::Ge | Op::Le),
-                // A value and null are only ever unequal.
-                (true, false) | (false, true) => *op == Op::Ne,
-                (false, false) => compare(v, value).is_some_and(|o| op.holds(o)),
-            }
-        }
-        Expr::In { field, values } => values
-            .iter()
-            .any(|v| compare(&row[*field], v) == Some(Ordering::Equal)),
-        Expr::Call { func, field, arg } => {
-            row[*field].as_str().is_some_and(|s| call(*func, s, arg))
-        }
-        Expr::Any { field, cond } => row[*field].as_array().is_some_and(|items| {
-            items.iter().filter_map(Value::as_str).any(|s| match cond {
-                AnyCond::Cmp(op, lit) => {
-                    compare(&Value::String(s.to_owned()), lit).is_some_and(|o| op.holds(o))
-                }
-                AnyCond::Call(func, arg) => call(*func, s, arg),
-            })
-        }),
-    }
-}
-
-fn call(func: Func, s: &str, arg: &str) -> bool {
-    let s = s.to_lowercase();
-    match func {
-        Func::StartsWith => s.starts_with(arg),
-        Func::EndsWith => s.ends_with(arg),
-        Func::Contains => s.contains(arg),
-    }
-}
-
-/// Orders a non-null wire value against a non-null literal; `None` when the types differ.
-fn compare(v: &Value, lit: &Lit) -> Option<Ordering> {
-    match (v, lit) {
-        (Value::String(s), Lit::Str(l)) => Some(s.to_lowercase().cmp(l)),
-        (Value::String(s), Lit::Time(l)) => Some(s.as_str().cmp(l.as_str())),
-        (Value::Number(n), Lit::Int(l)) => n.as_i64().map(|n| n.cmp(l)),
-        (Value::Bool(b), Lit::Bool(l)) => Some(b.cmp(l)),
-        _ => None,
-    }
 }

@@ -5,7 +5,11 @@
 //! see exactly the values a client sees, and each entity set's schema says which properties exist,
 //! their types, and which may be filtered.
 
+mod eval;
 pub mod filter;
+mod lex;
+
+pub use eval::matches;
 
 use std::cmp::Ordering;
 
@@ -327,7 +331,7 @@ pub struct Page {
 /// says where the next starts; with `$top`, it holds at most `$top` and never a next link.
 pub fn apply(q: &Query, rows: Vec<Value>, page_size: usize) -> Page {
     let mut rows: Vec<Value> = match &q.filter {
-        Some(e) => rows.into_iter().filter(|r| filter::matches(e, r)).collect(),
+        Some(e) => rows.into_iter().filter(|r| matches(e, r)).collect(),
         None => rows,
     };
     if !q.orderby.is_empty() {
