@@ -10,6 +10,10 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
-bin="${DEFENDER_MOCK_BIN:-target/release/defender-mock}"
-[ -x "$bin" ] || cargo build --release --quiet
+bin="${DEFENDER_MOCK_BIN:-}"
+if [ -z "$bin" ]; then
+  # Always (re)build: a stale release binary would test old code. A no-op when up to date.
+  cargo build --release --quiet
+  bin=target/release/defender-mock
+fi
 exec "$venv/bin/python" tests/interop/interop.py "$bin"
