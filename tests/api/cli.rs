@@ -51,6 +51,27 @@ pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
     Server { child, url }
 }
 
+/// Sends SIGTERM and waits up to `limit` for the exit: the exit status and how long it took.
+fn terminate(server: &mut Server, limit: Duration) -> (std::process::ExitStatus, Duration) {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still running {limit:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub(crate) fn mint(args: &[&str]) -> String {
     let out = Command::new(BIN).arg("token").args(args).output().unwrap();
     assert!(
@@ -232,23 +253,7 @@ fn sigterm_stops_the_server_cleanly_and_health_reports_it() {
             .success()
     };
     assert!(health(&addr));
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let (status, _) = terminate(&mut server, Duration::from_secs(5));
     assert!(status.success(), "{status:?}");
     assert!(!health(&addr));
 }
@@ -304,26 +309,10 @@ fn sigterm_exits_within_the_grace_period_even_with_a_client_holding_a_request_op
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(8),
-            "still running 8 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, took) = terminate(&mut server, Duration::from_secs(8));
     assert!(status.success(), "{status:?}");
     assert!(
-        started.elapsed() >= Duration::from_secs(4),
+        took >= Duration::from_secs(4),
         "it waited for the in-flight request"
     );
     drop(stalled);

@@ -12,6 +12,16 @@ fn at(v: &Value, key: &str) -> time::OffsetDateTime {
     Timestamp::parse(v[key].as_str().unwrap()).unwrap().0
 }
 
+/// Polls `created`'s action and asserts it ended `status` exactly `after` its creation.
+async fn assert_ended(app: &TestApp, token: &str, created: &Value, status: &str, after: Duration) {
+    let polled = app.action(token, created["id"].as_str().unwrap()).await;
+    assert_eq!(polled["status"], status);
+    assert_eq!(
+        at(&polled, "lastUpdateDateTimeUtc") - at(created, "creationDateTimeUtc"),
+        after
+    );
+}
+
 async fn patch_sim(app: &TestApp, name: &str, body: Value) -> Value {
     let r = app
         .client
@@ -40,12 +50,7 @@ async fn a_failing_device_ends_failed_and_changes_nothing() {
         .await
         .unwrap();
     app.advance(3600.0).await;
-    let polled = app.action(&t, a["id"].as_str().unwrap()).await;
-    assert_eq!(polled["status"], "Failed");
-    assert_eq!(
-        at(&polled, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
-        Duration::seconds(60)
-    );
+    assert_ended(&app, &t, &a, "Failed", Duration::seconds(60)).await;
     assert_eq!(app.machine_view(&id, None).await["isolated"], false);
 }
 
@@ -65,12 +70,7 @@ async fn a_slow_device_follows_its_own_delays() {
     app.advance(1.0).await;
     assert_eq!(app.action(&t, aid).await["status"], "InProgress");
     app.advance(600.0).await;
-    let done = app.action(&t, aid).await;
-    assert_eq!(done["status"], "Succeeded");
-    assert_eq!(
-        at(&done, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
-        Duration::seconds(900)
-    );
+    assert_ended(&app, &t, &a, "Succeeded", Duration::seconds(900)).await;
 }
 
 #[tokio::test]
@@ -118,12 +118,7 @@ async fn an_offline_device_times_out_after_three_days_of_emulator_time() {
     app.advance(3.0 * 86_400.0 - 1.0).await;
     assert_eq!(app.action(&t, aid).await["status"], "Pending");
     app.advance(1.0).await;
-    let polled = app.action(&t, aid).await;
-    assert_eq!(polled["status"], "TimeOut");
-    assert_eq!(
-        at(&polled, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
-        Duration::days(3)
-    );
+    assert_ended(&app, &t, &a, "TimeOut", Duration::days(3)).await;
 }
 
 #[tokio::test]
@@ -141,12 +136,7 @@ async fn a_device_brought_online_picks_up_its_pending_actions() {
     let view = patch_sim(&app, "sales-lt-0402", json!({"online": true})).await;
     assert_eq!(view["simulation"]["online"], true);
     app.advance(60.0).await;
-    let polled = app.action(&t, a["id"].as_str().unwrap()).await;
-    assert_eq!(polled["status"], "Succeeded");
-    assert_eq!(
-        at(&polled, "lastUpdateDateTimeUtc") - at(&a, "creationDateTimeUtc"),
-        Duration::seconds(3660)
-    );
+    assert_ended(&app, &t, &a, "Succeeded", Duration::seconds(3660)).await;
     assert_eq!(app.machine_view(&id, None).await["isolated"], true);
 }
 
