@@ -16,7 +16,7 @@ use crate::{
     },
     clock::ClockMode,
     fixtures, startup,
-    state::{AppState, Config},
+    state::{AppState, Config, TokenVersion},
     store::{DuplicatePolicy, Outcome, Simulation, StoreOptions},
     telemetry::{self, LogFormat},
     throttle, tls,
@@ -143,6 +143,14 @@ pub struct ServeArgs {
     #[arg(long, env = "DEFENDER_MOCK_PAGE_SIZE", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub page_size: u64,
+    /// Shape of the tokens the token endpoints issue (v1, as Entra issues them for this API).
+    #[arg(
+        long,
+        env = "DEFENDER_MOCK_TOKEN_VERSION",
+        value_enum,
+        default_value = "v1"
+    )]
+    pub token_version: TokenVersion,
     /// Serve HTTPS with a certificate from the emulator's own CA (see --tls-dir).
     #[arg(long, env = "DEFENDER_MOCK_TLS")]
     pub tls: bool,
@@ -238,6 +246,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             per_hour: args.rate_limit_per_hour,
         },
         page_size: usize::try_from(args.page_size).unwrap_or(crate::odata::MAX_TOP),
+        token_version: args.token_version,
     };
     let machines = fleet.len();
     let state = AppState::new(fleet, config, keys).with_directory(directory);

@@ -18,6 +18,16 @@ pub struct Config {
     pub rate_limits: throttle::Settings,
     /// Rows per collection page when the client sends no `$top` (the real service: 10000).
     pub page_size: usize,
+    /// Shape of the tokens the token endpoints issue.
+    pub token_version: TokenVersion,
+}
+
+/// Shape of issued tokens: v1 (what the MDE resource gets from Entra) or v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TokenVersion {
+    #[default]
+    V1,
+    V2,
 }
 
 impl Default for Config {
@@ -27,6 +37,7 @@ impl Default for Config {
             clock: ClockMode::System,
             rate_limits: throttle::Settings::default(),
             page_size: crate::odata::MAX_TOP,
+            token_version: TokenVersion::V1,
         }
     }
 }
@@ -42,6 +53,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// Rows per collection page without `$top`.
     pub page_size: usize,
+    /// Shape of issued tokens.
+    pub token_version: TokenVersion,
     /// `http` or `https`: the scheme `@odata.context` and discovery documents use.
     pub scheme: &'static str,
 }
@@ -56,6 +69,7 @@ impl AppState {
             limiter: Arc::new(Limiter::new(config.rate_limits)),
             directory: Arc::new(Directory::new(Vec::new(), Vec::new())),
             page_size: config.page_size.clamp(1, crate::odata::MAX_TOP),
+            token_version: config.token_version,
             scheme: "http",
         }
     }

@@ -20,10 +20,10 @@ use super::{
     tenant_id, AppRegistration, Ctx,
 };
 use crate::{
-    auth::token::{self as jwt, TokenSpec, ACCEPTED_AUDIENCES},
+    auth::token::{self as jwt, TokenSpec, ACCEPTED_AUDIENCES, MDE_APP_ID},
     error::{ApiError, Result},
     routes::extract::PathParam,
-    state::AppState,
+    state::{AppState, TokenVersion},
 };
 
 /// Lifetime of issued tokens, as Entra reports it.
@@ -110,7 +110,7 @@ fn issue(
                 } else {
                     Vec::new()
                 },
-                ..base_spec(app, &tid, &resource, ctx.now)
+                ..base_spec(state, app, &tid, &resource, ctx.now)
             }
         }
         "password" => {
@@ -145,7 +145,7 @@ fn issue(
                     String::new()
                 }),
                 upn: Some(user.upn.clone()),
-                ..base_spec(app, &tid, &resource, ctx.now)
+                ..base_spec(state, app, &tid, &resource, ctx.now)
             }
         }
         other => {
@@ -194,14 +194,26 @@ fn issue(
     Ok(res)
 }
 
-fn base_spec(app: &AppRegistration, tid: &str, resource: &str, now: OffsetDateTime) -> TokenSpec {
+fn base_spec(
+    state: &AppState,
+    app: &AppRegistration,
+    tid: &str,
+    resource: &str,
+    now: OffsetDateTime,
+) -> TokenSpec {
+    let v2 = state.token_version == TokenVersion::V2;
     TokenSpec {
         tenant: tid.to_owned(),
         app_id: app.client_id.clone(),
         app_name: Some(app.display_name.clone()),
-        audience: Some(resource.to_owned()),
+        // v2 tokens name the resource by its appId, as Entra's do.
+        audience: Some(if v2 && is_mde(resource) {
+            MDE_APP_ID.to_owned()
+        } else {
+            resource.to_owned()
+        }),
         ttl_secs: EXPIRES_IN,
-        v2: false,
+        v2,
         now,
         ..TokenSpec::default()
     }

@@ -723,3 +723,44 @@ async fn user_realm_discovery_says_managed() {
         (json!("Managed"), json!("contoso.com"))
     );
 }
+
+#[tokio::test]
+async fn token_version_v2_issues_v2_shaped_tokens_the_api_accepts() {
+    use defender_mock::state::{Config, TokenVersion};
+    let app = spawn_config(
+        Config {
+            token_version: TokenVersion::V2,
+            ..Config::default()
+        },
+        fleet(),
+    )
+    .await;
+    let tenant = fresh_tenant();
+    let r = token_request(
+        &app,
+        &tenant,
+        true,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEV_APP_ID),
+            ("client_secret", DEV_APP_SECRET),
+            ("scope", SCOPE),
+        ],
+    )
+    .await;
+    let token = access_token(r).await;
+    let c = claims(&token);
+    assert_eq!(c["ver"], "2.0");
+    assert_eq!(
+        c["iss"],
+        format!("https://login.microsoftonline.com/{tenant}/v2.0")
+    );
+    assert_eq!(c["aud"], "fc780465-2017-40d4-a0c5-307022471b92");
+    assert_eq!(c["azp"], DEV_APP_ID);
+    assert_eq!(
+        app.get(&format!("/api/machines/{}", machine_id("dc01")), &token)
+            .await
+            .status(),
+        200
+    );
+}
