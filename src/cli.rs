@@ -94,7 +94,7 @@ pub struct ServeArgs {
     )]
     pub duplicate_policy: DuplicatePolicy,
     /// Refuse isolate on an isolated machine and unisolate on a released one (400 BadRequest).
-    #[arg(long, env = "DEFENDER_MOCK_STRICT_STATE")]
+    #[arg(long, env = "DEFENDER_MOCK_STRICT_STATE", value_parser = clap::builder::BoolishValueParser::new())]
     pub strict_state: bool,
     /// RSA private key (PEM) to sign and verify tokens with, instead of the development key.
     #[arg(long, env = "DEFENDER_MOCK_SIGNING_KEY")]
@@ -114,7 +114,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DEFENDER_MOCK_COMPLETION_DELAY", default_value_t = Simulation::default().completion_delay_seconds)]
     pub completion_delay: u64,
     /// Devices start offline unless their fixture says otherwise (actions then time out after 3 days).
-    #[arg(long, env = "DEFENDER_MOCK_OFFLINE")]
+    #[arg(long, env = "DEFENDER_MOCK_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
     /// How actions end on machines whose fixture does not say.
     #[arg(
@@ -152,7 +152,7 @@ pub struct ServeArgs {
     )]
     pub token_version: TokenVersion,
     /// Serve HTTPS with a certificate from the emulator's own CA (see --tls-dir).
-    #[arg(long, env = "DEFENDER_MOCK_TLS")]
+    #[arg(long, env = "DEFENDER_MOCK_TLS", value_parser = clap::builder::BoolishValueParser::new())]
     pub tls: bool,
     /// Where the CA (`ca.pem`, `ca-key.pem`) is kept and reused across restarts
     /// [default: $XDG_DATA_HOME/defender-mock/tls or ~/.local/share/defender-mock/tls].

@@ -333,3 +333,23 @@ async fn the_offline_flag_makes_devices_start_offline() {
     .unwrap();
     assert_eq!(view["simulation"]["online"], false);
 }
+
+#[tokio::test]
+async fn boolean_env_twins_accept_the_usual_spellings() {
+    let server = start(
+        &["--listen", "127.0.0.1:0"],
+        &[("DEFENDER_MOCK_STRICT_STATE", "1")],
+    );
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/machines/{}/unisolate",
+            server.url,
+            machine_id("fin-lt-0142")
+        ))
+        .bearer_auth(mint(&[]))
+        .json(&json!({"Comment": "released already"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "strict state is on");
+}
