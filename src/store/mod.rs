@@ -5,7 +5,10 @@ mod lifecycle;
 pub mod rules;
 mod tenant;
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
@@ -56,6 +59,35 @@ pub struct FleetMachine {
     pub simulation: SimulationOverride,
 }
 
+/// The fixture fleet, shared read-only by every tenant: sorted by id, with an id index.
+#[derive(Debug)]
+pub struct Fleet {
+    machines: Vec<FleetMachine>,
+    index: HashMap<String, usize>,
+}
+
+impl Fleet {
+    fn new(mut machines: Vec<FleetMachine>) -> Self {
+        machines.sort_by(|a, b| a.machine.id.cmp(&b.machine.id));
+        let index = machines
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.machine.id.clone(), i))
+            .collect();
+        Self { machines, index }
+    }
+
+    /// The machine with id `id` (lower case).
+    pub fn get(&self, id: &str) -> Option<&FleetMachine> {
+        self.index.get(id).map(|i| &self.machines[*i])
+    }
+
+    /// Every machine, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &FleetMachine> {
+        self.machines.iter()
+    }
+}
+
 /// Which machines a caller can see: all of them, or those of its device groups (`rbacGroupName`).
 #[derive(Debug, Clone, Default)]
 pub enum Visibility {
@@ -77,11 +109,13 @@ impl Visibility {
     }
 }
 
-/// All tenants' state. A tenant's first request gives it its own copy of the fixture fleet.
+/// All tenants' state. Every tenant starts from the fixture fleet, which they all share; a tenant
+/// copies a machine only when it first changes it (an action, a simulation change), so a fresh
+/// tenant costs almost nothing and test suites can use one per test.
 #[derive(Debug)]
 pub struct Store {
     tenants: DashMap<String, Arc<Tenant>>,
-    fleet: Arc<[FleetMachine]>,
+    fleet: Arc<Fleet>,
     options: StoreOptions,
 }
 
@@ -90,7 +124,7 @@ impl Store {
     pub fn new(fleet: Vec<FleetMachine>, options: StoreOptions) -> Self {
         Self {
             tenants: DashMap::new(),
-            fleet: fleet.into(),
+            fleet: Arc::new(Fleet::new(fleet)),
             options,
         }
     }
@@ -104,7 +138,7 @@ impl Store {
         let t = self
             .tenants
             .entry(key)
-            .or_insert_with(|| Arc::new(Tenant::new(&self.fleet, self.options)));
+            .or_insert_with(|| Arc::new(Tenant::new(Arc::clone(&self.fleet), self.options)));
         Arc::clone(&t)
     }
 

@@ -6,10 +6,10 @@
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
-    Mutex,
+    Arc, Mutex,
 };
 
-use dashmap::DashMap;
+use dashmap::{mapref::one::RefMut, DashMap};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{
     lifecycle::{Outcome, Plan, Simulation, SimulationOverride},
     rules::{self, ConflictGroup},
-    DuplicatePolicy, FleetMachine, StoreOptions, Visibility,
+    DuplicatePolicy, Fleet, FleetMachine, StoreOptions, Visibility,
 };
 use crate::{
     error::{ApiError, Code},
@@ -86,9 +86,15 @@ pub struct MachineView {
     pub in_flight_actions: Vec<Uuid>,
 }
 
+/// Shards of a tenant's maps (a power of two, as dashmap requires).
+const TENANT_SHARDS: usize = 4;
+
 /// One tenant's state.
 #[derive(Debug)]
 pub struct Tenant {
+    /// The shared fixture fleet: what every machine looks like until this tenant changes it.
+    fleet: Arc<Fleet>,
+    /// This tenant's copies of the machines it has changed; the others are read from `fleet`.
     machines: DashMap<String, MachineState>,
     actions: DashMap<Uuid, ActionRecord>,
     seq: AtomicU64,
@@ -97,28 +103,58 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub(super) fn new(fleet: &[FleetMachine], options: StoreOptions) -> Self {
-        let machines = fleet
-            .iter()
-            .map(|f| {
-                let state = MachineState {
-                    machine: f.machine.clone(),
-                    isolation: f.isolation.clone(),
-                    restricted: f.restricted,
-                    simulation: f.simulation.apply(options.simulation),
-                    next_outcome: None,
-                    in_flight: Vec::new(),
-                };
-                (f.machine.id.clone(), state)
-            })
-            .collect();
+    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions) -> Self {
+        // A tenant sees little concurrency; DashMap's default (4 shards per core) would make every
+        // fresh tenant pay for hundreds of empty shards on a large CI host.
         Self {
-            machines,
-            actions: DashMap::new(),
+            fleet,
+            machines: DashMap::with_shard_amount(TENANT_SHARDS),
+            actions: DashMap::with_shard_amount(TENANT_SHARDS),
             seq: AtomicU64::new(0),
             options,
             policy_override: Mutex::new(None),
         }
+    }
+
+    /// A fleet machine as this tenant's state starts it.
+    fn seed(&self, f: &FleetMachine) -> MachineState {
+        MachineState {
+            machine: f.machine.clone(),
+            isolation: f.isolation.clone(),
+            restricted: f.restricted,
+            simulation: f.simulation.apply(self.options.simulation),
+            next_outcome: None,
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// This tenant's own copy of machine `key`, made from the fleet on first use, settled to `now`.
+    fn own(&self, key: &str, now: OffsetDateTime) -> Option<RefMut<'_, String, MachineState>> {
+        let mut m = match self.machines.get_mut(key) {
+            Some(m) => m,
+            None => {
+                let f = self.fleet.get(key)?;
+                self.machines
+                    .entry(key.to_owned())
+                    .or_insert_with(|| self.seed(f))
+            }
+        };
+        settle(&mut m, &self.actions, now);
+        Some(m)
+    }
+
+    /// `read` of machine `key` as of `now`: this tenant's copy if it has one, else the fleet's.
+    fn read<T>(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        read: impl FnOnce(&MachineState) -> T,
+    ) -> Option<T> {
+        if let Some(mut m) = self.machines.get_mut(key) {
+            settle(&mut m, &self.actions, now);
+            return Some(read(&m));
+        }
+        self.fleet.get(key).map(|f| read(&self.seed(f)))
     }
 
     /// The duplicate policy in force for this tenant.
@@ -141,16 +177,17 @@ impl Tenant {
     /// The key of the machine `id_or_name` names: its id (any case), else its computer name (full
     /// DNS name or first label, any case; the most recently seen one when several match).
     pub fn resolve(&self, id_or_name: &str, vis: &Visibility) -> Result<String, ApiError> {
+        // Ids, names and device groups never change, so the shared fleet answers for every tenant.
         let lc = id_or_name.to_ascii_lowercase();
-        if let Some(m) = self.machines.get(&lc) {
-            if vis.sees(&m.machine) {
+        if let Some(f) = self.fleet.get(&lc) {
+            if vis.sees(&f.machine) {
                 return Ok(lc);
             }
             return Err(ApiError::machine_not_found(id_or_name));
         }
         let mut best: Option<(Timestamp, String)> = None;
-        for entry in self.machines.iter() {
-            let m = &entry.machine;
+        for f in self.fleet.iter() {
+            let m = &f.machine;
             let name = m.computer_dns_name.to_ascii_lowercase();
             let short = name.split('.').next().unwrap_or_default();
             if (name == lc || short == lc)
@@ -166,26 +203,21 @@ impl Tenant {
 
     /// The machine `key` as of `now`.
     pub fn machine(&self, key: &str, now: OffsetDateTime) -> Option<Machine> {
-        let mut m = self.machines.get_mut(key)?;
-        settle(&mut m, &self.actions, now);
-        Some(m.machine.clone())
+        self.read(key, now, |m| m.machine.clone())
     }
 
     /// Every machine the caller sees, as of `now`, in fleet id order.
     pub fn machines(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<Machine> {
-        let mut keys: Vec<String> = self.machines.iter().map(|e| e.key().clone()).collect();
-        keys.sort();
-        keys.iter()
-            .filter_map(|k| self.machine(k, now))
-            .filter(|m| vis.sees(m))
+        self.fleet
+            .iter()
+            .filter(|f| vis.sees(&f.machine))
+            .filter_map(|f| self.machine(&f.machine.id, now))
             .collect()
     }
 
     /// The emulator-side view of machine `key` as of `now`.
     pub fn view(&self, key: &str, now: OffsetDateTime) -> Option<MachineView> {
-        let mut m = self.machines.get_mut(key)?;
-        settle(&mut m, &self.actions, now);
-        Some(MachineView {
+        self.read(key, now, |m| MachineView {
             machine: m.machine.clone(),
             isolated: m.isolation.is_some(),
             isolation_scope: m.isolation.clone(),
@@ -207,8 +239,7 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Option<MachineView> {
         {
-            let mut m = self.machines.get_mut(key)?;
-            settle(&mut m, &self.actions, now);
+            let mut m = self.own(key, now)?;
             m.simulation = change.apply(m.simulation);
             if next_outcome.is_some() {
                 m.next_outcome = next_outcome;
@@ -232,6 +263,7 @@ impl Tenant {
 
     /// Every action on machines the caller sees, as of `now`, in creation order.
     pub fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
+        // Actions exist only on machines this tenant has its own copy of.
         let keys: Vec<String> = self.machines.iter().map(|e| e.key().clone()).collect();
         let mut visible = std::collections::HashSet::new();
         for k in &keys {
@@ -304,10 +336,8 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Result<Submitted, ApiError> {
         let mut m = self
-            .machines
-            .get_mut(key)
+            .own(key, now)
             .ok_or_else(|| ApiError::machine_not_found(key))?;
-        settle(&mut m, &self.actions, now);
         let kind = new.action_type;
         if m.simulation.sensor_outdated {
             return Err(ApiError::bad_request(
@@ -457,5 +487,41 @@ fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<String>) {
             m.machine.health_status = "Inactive".to_owned();
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{fixtures, store::Store};
+
+    fn isolate(requestor: &str) -> NewAction {
+        NewAction {
+            action_type: ActionType::Isolate,
+            comment: "c".into(),
+            requestor: requestor.into(),
+            scope: Some("Full".into()),
+            sha1: None,
+        }
+    }
+
+    #[test]
+    fn a_tenant_copies_a_machine_only_when_it_changes_it() {
+        let store = Store::new(fixtures::default_fleet().unwrap(), StoreOptions::default());
+        let (a, b) = (store.tenant("a"), store.tenant("b"));
+        let now = OffsetDateTime::now_utc();
+        let id = a.resolve("dc01", &Visibility::All).unwrap();
+        assert!(a.machine(&id, now).is_some());
+        assert_eq!(a.machines(&Visibility::All, now).len(), 24);
+        assert!(a.view(&id, now).is_some());
+        assert_eq!(a.machines.len(), 0, "reads copy nothing");
+        a.submit(&id, isolate("x"), now).unwrap();
+        assert_eq!(a.machines.len(), 1);
+        assert_eq!(a.view(&id, now).unwrap().in_flight_actions.len(), 1);
+        assert!(
+            b.view(&id, now).unwrap().in_flight_actions.is_empty(),
+            "b still reads the fleet"
+        );
+        assert_eq!(b.machines.len(), 0);
     }
 }
