@@ -353,3 +353,36 @@ async fn boolean_env_twins_accept_the_usual_spellings() {
         .unwrap();
     assert_eq!(r.status(), 400, "strict state is on");
 }
+
+#[test]
+fn a_bad_identity_fixture_stops_start_up_naming_the_file_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("dm-fixtures-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("machines.json"),
+        include_str!("../../fixtures/machines.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("users.json"),
+        r#"[{"upn": "a@b.c", "password": "p", "portalRoles": ["Superuser"]}]"#,
+    )
+    .unwrap();
+    let err = run_serve_expecting_failure(&dir);
+    assert!(
+        err.contains("users.json") && err.contains("portalRoles"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("users.json")).unwrap();
+    std::fs::write(
+        dir.join("apps.json"),
+        r#"[{"clientId": "x", "displayName": "y", "secrets": "not-a-list"}]"#,
+    )
+    .unwrap();
+    let err = run_serve_expecting_failure(&dir);
+    assert!(
+        err.contains("apps.json") && err.contains("secrets"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
