@@ -22,7 +22,7 @@ pub fn signed_url(
 ) -> String {
     let expires = (now + URL_LIFETIME).unix_timestamp();
     let sig = signature(state, tenant, id, expires);
-    let origin = root.0.trim_end_matches("/api");
+    let origin = root.origin();
     format!("{origin}/_mock/packages/{tenant}/{id}.zip?se={expires}&sig={sig}")
 }
 

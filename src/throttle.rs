@@ -141,13 +141,14 @@ impl Limiter {
         }
     }
 
-    /// Counts one call of `app` in `tenant` to `endpoint` (documented limit `documented`), unless
-    /// accepting it would break a window; `now` is read by the caller from the emulator clock.
+    /// Counts one call of `app` in `tenant` to the endpoint `(method, path template)` (documented
+    /// limit `documented`), unless accepting it would break a window; `now` is read by the caller
+    /// from the emulator clock. The counter's key is built only when limits apply.
     pub fn check(
         &self,
         tenant: &str,
         app: &str,
-        endpoint: &str,
+        (method, path): (&str, &str),
         documented: Limit,
         now: OffsetDateTime,
     ) -> Decision {
@@ -157,7 +158,10 @@ impl Limiter {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
         }
-        let key = format!("{}\u{1f}{app}\u{1f}{endpoint}", tenant.to_ascii_lowercase());
+        let key = format!(
+            "{}\u{1f}{app}\u{1f}{method} {path}",
+            tenant.to_ascii_lowercase()
+        );
         let mut log = self.calls.entry(key).or_default();
         // The clock never moves backward, but wall time can step back in `system` mode:
         // keep the log sorted by never recording a time before the newest one.
@@ -229,7 +233,7 @@ mod tests {
         l.check(
             "t",
             "app",
-            "POST /api/machines/{id}/unisolate",
+            ("POST", "/api/machines/{id}/unisolate"),
             DOCUMENTED,
             now,
         )
@@ -320,14 +324,14 @@ mod tests {
         }
         assert!(matches!(check(&l, t0()), Decision::Throttled { .. }));
         assert_eq!(
-            l.check("t", "other-app", "POST /x", DOCUMENTED, t0()),
+            l.check("t", "other-app", ("POST", "/x"), DOCUMENTED, t0()),
             Decision::Accepted
         );
         assert_eq!(
             l.check(
                 "u",
                 "app",
-                "POST /api/machines/{id}/unisolate",
+                ("POST", "/api/machines/{id}/unisolate"),
                 DOCUMENTED,
                 t0()
             ),
@@ -384,12 +388,12 @@ mod tests {
         // GetPackageUri keeps its documented 2/min whatever the override.
         for _ in 0..2 {
             assert_eq!(
-                custom.check("t", "app", "pkg", PACKAGE_URI, t0()),
+                custom.check("t", "app", ("GET", "pkg"), PACKAGE_URI, t0()),
                 Decision::Accepted
             );
         }
         assert!(matches!(
-            custom.check("t", "app", "pkg", PACKAGE_URI, t0()),
+            custom.check("t", "app", ("GET", "pkg"), PACKAGE_URI, t0()),
             Decision::Throttled { .. }
         ));
         // Per tenant.

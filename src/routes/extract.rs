@@ -56,6 +56,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
 pub struct ServiceRoot(pub String);
 
 impl ServiceRoot {
+    /// `{scheme}://{host}` without the `/api`.
+    pub fn origin(&self) -> &str {
+        self.0.trim_end_matches("/api")
+    }
+
     /// `@odata.context` for `fragment`, e.g. `MachineActions/$entity`.
     pub fn context(&self, fragment: &str) -> String {
         format!("{}/$metadata#{fragment}", self.0)
@@ -86,7 +91,7 @@ impl FromRequestParts<AppState> for Origin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let root = ServiceRoot::from_request_parts(parts, state).await?;
-        Ok(Self(root.0.trim_end_matches("/api").to_owned()))
+        Ok(Self(root.origin().to_owned()))
     }
 }
 

@@ -187,11 +187,10 @@ async fn guard(
         .authenticate(req.headers(), state.clock.now())?
         .with_directory(&state.directory);
     caller.authorize(&endpoint.access)?;
-    let key = format!("{} {}", endpoint.method, endpoint.path);
     let decision = state.limiter.check(
         &caller.tenant,
         &caller.app_id,
-        &key,
+        (endpoint.method, endpoint.path),
         endpoint.limit,
         state.clock.now(),
     );

@@ -143,20 +143,6 @@ impl Tenant {
         Some(m)
     }
 
-    /// `read` of machine `key` as of `now`: this tenant's copy if it has one, else the fleet's.
-    fn read<T>(
-        &self,
-        key: &str,
-        now: OffsetDateTime,
-        read: impl FnOnce(&MachineState) -> T,
-    ) -> Option<T> {
-        if let Some(mut m) = self.machines.get_mut(key) {
-            settle(&mut m, &self.actions, now);
-            return Some(read(&m));
-        }
-        self.fleet.get(key).map(|f| read(&self.seed(f)))
-    }
-
     /// The duplicate policy in force for this tenant.
     pub fn duplicate_policy(&self) -> DuplicatePolicy {
         let guard = self
@@ -203,7 +189,12 @@ impl Tenant {
 
     /// The machine `key` as of `now`.
     pub fn machine(&self, key: &str, now: OffsetDateTime) -> Option<Machine> {
-        self.read(key, now, |m| m.machine.clone())
+        if let Some(mut m) = self.machines.get_mut(key) {
+            settle(&mut m, &self.actions, now);
+            return Some(m.machine.clone());
+        }
+        // Untouched by this tenant: the fleet's machine, as is.
+        self.fleet.get(key).map(|f| f.machine.clone())
     }
 
     /// Every machine the caller sees, as of `now`, in fleet id order.
@@ -217,7 +208,7 @@ impl Tenant {
 
     /// The emulator-side view of machine `key` as of `now`.
     pub fn view(&self, key: &str, now: OffsetDateTime) -> Option<MachineView> {
-        self.read(key, now, |m| MachineView {
+        let of = |m: &MachineState| MachineView {
             machine: m.machine.clone(),
             isolated: m.isolation.is_some(),
             isolation_scope: m.isolation.clone(),
@@ -225,7 +216,13 @@ impl Tenant {
             simulation: m.simulation,
             next_outcome: m.next_outcome,
             in_flight_actions: m.in_flight.clone(),
-        })
+        };
+        if let Some(mut m) = self.machines.get_mut(key) {
+            settle(&mut m, &self.actions, now);
+            return Some(of(&m));
+        }
+        // Untouched: the fleet's machine with the server-wide simulation defaults applied.
+        self.fleet.get(key).map(|f| of(&self.seed(f)))
     }
 
     /// Changes machine `key`'s device behaviour. Actions not yet picked up are re-planned: a
