@@ -348,104 +348,42 @@ async fn every_token_error_has_its_entra_code() {
         }
         f
     };
-    entra_error(
-        token_request(
-            &app,
-            &t,
-            true,
-            &cc(vec![("client_id", "00000000-1111-2222-3333-444444444444")]),
+    /// (tenant, v2 endpoint, the client-credentials form with this change, status, error, code)
+    type Case<'a> = (
+        &'a str,
+        bool,
+        (&'static str, &'static str),
+        u16,
+        &'static str,
+        u32,
+    );
+    let cases: [Case<'_>; 11] = [
+        (&t, true, ("client_id", "00000000-1111-2222-3333-444444444444"), 400, "unauthorized_client", 700016),
+        (&t, true, ("client_secret", "wrong"), 401, "invalid_client", 7000215),
+        (&t, true, ("client_secret", ""), 401, "invalid_client", 7000218),
+        (&t, true, ("scope", "https://api.securitycenter.microsoft.com/Machine.Isolate"), 400, "invalid_scope", 1002012),
+        (&t, true, ("scope", "https://api.securitycenter.microsoft.com/.default https://graph.microsoft.com/.default"), 400, "invalid_scope", 70011),
+        (&t, true, ("scope", "https://nothing.example.com/.default"), 400, "invalid_resource", 500011),
+        (&t, false, ("scope", ""), 400, "invalid_request", 900144),
+        (&t, true, ("grant_type", "authorization_code"), 400, "unsupported_grant_type", 70003),
+        (&t, true, ("grant_type", ""), 400, "invalid_request", 900144),
+        ("common", true, ("", ""), 400, "invalid_request", 50059),
+        ("not a tenant!", true, ("", ""), 400, "invalid_request", 900023),
+    ];
+    for (tenant, v2, change, status, error, code) in cases {
+        let change = if change.0.is_empty() {
+            vec![]
+        } else {
+            vec![change]
+        };
+        entra_error(
+            token_request(&app, tenant, v2, &cc(change)).await,
+            status,
+            error,
+            code,
         )
-        .await,
-        400,
-        "unauthorized_client",
-        700016,
-    )
-    .await;
-    entra_error(
-        token_request(&app, &t, true, &cc(vec![("client_secret", "wrong")])).await,
-        401,
-        "invalid_client",
-        7000215,
-    )
-    .await;
-    entra_error(
-        token_request(&app, &t, true, &cc(vec![("client_secret", "")])).await,
-        401,
-        "invalid_client",
-        7000218,
-    )
-    .await;
-    entra_error(
-        token_request(
-            &app,
-            &t,
-            true,
-            &cc(vec![(
-                "scope",
-                "https://api.securitycenter.microsoft.com/Machine.Isolate",
-            )]),
-        )
-        .await,
-        400,
-        "invalid_scope",
-        1002012,
-    )
-    .await;
-    entra_error(token_request(&app, &t, true, &cc(vec![("scope", "https://api.securitycenter.microsoft.com/.default https://graph.microsoft.com/.default")])).await, 400, "invalid_scope", 70011).await;
-    entra_error(
-        token_request(
-            &app,
-            &t,
-            true,
-            &cc(vec![("scope", "https://nothing.example.com/.default")]),
-        )
-        .await,
-        400,
-        "invalid_resource",
-        500011,
-    )
-    .await;
-    entra_error(
-        token_request(&app, &t, false, &cc(vec![("scope", "")])).await,
-        400,
-        "invalid_request",
-        900144,
-    )
-    .await;
-    entra_error(
-        token_request(
-            &app,
-            &t,
-            true,
-            &cc(vec![("grant_type", "authorization_code")]),
-        )
-        .await,
-        400,
-        "unsupported_grant_type",
-        70003,
-    )
-    .await;
-    entra_error(
-        token_request(&app, &t, true, &cc(vec![("grant_type", "")])).await,
-        400,
-        "invalid_request",
-        900144,
-    )
-    .await;
-    entra_error(
-        token_request(&app, "common", true, &cc(vec![])).await,
-        400,
-        "invalid_request",
-        50059,
-    )
-    .await;
-    entra_error(
-        token_request(&app, "not a tenant!", true, &cc(vec![])).await,
-        400,
-        "invalid_request",
-        900023,
-    )
-    .await;
+        .await;
+    }
     let pw = [
         ("grant_type", "password"),
         ("client_id", DEV_APP_ID),
