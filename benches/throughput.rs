@@ -8,15 +8,12 @@
 //!
 //! Run: `cargo bench --bench throughput` (env BENCH_REQUESTS, BENCH_ROUNDS to change the load).
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use axum::{body::Body, http::Request, Router};
 use defender_mock::{
-    auth::{token, Authenticator, Keys, TokenSpec},
-    clock::ClockMode,
-    fixtures, startup,
-    state::{AppState, Config},
-    throttle::{Mode, Settings},
+    mint as mint_token, ClockMode, Config, Emulator, Fleet, Keys, RateLimitMode as Mode,
+    RateLimits as Settings, TokenSpec, DEFAULT_MACHINES,
 };
 use tower::ServiceExt;
 
@@ -31,19 +28,16 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// The application over the default fleet; returns it and the path of one machine.
 fn app(rate_limits: Settings, token_cache: usize) -> (Router, String) {
-    let fleet = fixtures::default_fleet().expect("fleet");
-    let path = format!("/api/machines/{}", fleet[0].machine.id);
+    let machines: serde_json::Value = serde_json::from_str(DEFAULT_MACHINES).expect("fleet");
+    let path = format!("/api/machines/{}", machines[0]["id"].as_str().expect("id"));
     let config = Config {
         clock: ClockMode::Frozen,
         rate_limits,
+        token_cache,
+        fleet: Some(Fleet::embedded().expect("fleet")),
         ..Config::default()
     };
-    let mut state = AppState::new(fleet, config, Keys::development());
-    state.auth = Arc::new(Authenticator::with_capacity(
-        Keys::development(),
-        token_cache,
-    ));
-    (startup::app(state), path)
+    (Emulator::new(&config).expect("emulator").router(), path)
 }
 
 /// Requests per second for `total` GETs from `TASKS` concurrent tasks; task `t` sends token
@@ -130,7 +124,7 @@ async fn main() {
     let total = env_usize("BENCH_REQUESTS", 40_000);
     let rounds = env_usize("BENCH_ROUNDS", 5);
     let mint = || {
-        token::mint(
+        mint_token(
             &Keys::development(),
             &TokenSpec {
                 roles: vec!["Machine.Read.All".into()],

@@ -1,45 +1,28 @@
 //! The command line: `serve` (default), `token` and `health`. Every `serve` flag has an env twin
 //! `DEFENDER_MOCK_*`, so a container or CI job configures the emulator without arguments.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
 };
 
 use crate::{
     auth::{
-        token::{self, TokenSpec, DEV_APP_ID, DEV_APP_NAME, DEV_TENANT_ID},
+        permissions::{dev, ALL_ROLES, ALL_SCOPES},
+        token::{self, TokenSpec},
         Keys,
     },
-    clock::ClockMode,
-    fixtures, startup,
-    state::{AppState, Config, TokenVersion},
-    store::{DuplicatePolicy, Outcome, Simulation, StoreOptions},
-    telemetry::{self, LogFormat},
-    throttle, tls,
+    config::{
+        ClockMode, Config, DuplicatePolicy, LogFormat, Outcome, RateLimitMode, RateLimits,
+        Simulation, StoreOptions, TlsSource, TokenVersion, DEFAULT_LISTEN, DEFAULT_SHUTDOWN_GRACE,
+        MAX_PAGE_SIZE,
+    },
+    startup::{Application, StartupError},
+    telemetry, tls,
 };
-
-/// Default listen address; the port is documented in the README.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:5088";
-/// Every app role the MDE machine APIs know (the development app holds them all).
-pub const ALL_ROLES: &[&str] = &[
-    "Machine.Isolate",
-    "Machine.RestrictExecution",
-    "Machine.Scan",
-    "Machine.CollectForensics",
-    "Machine.Offboard",
-    "Machine.StopAndQuarantine",
-    "Machine.LiveResponse",
-    "Machine.Read.All",
-    "Machine.ReadWrite.All",
-];
-/// Delegated scopes of the development user.
-pub const ALL_SCOPES: &str = "Machine.Isolate Machine.RestrictExecution Machine.Scan Machine.CollectForensics Machine.Offboard Machine.StopAndQuarantine Machine.LiveResponse Machine.Read Machine.ReadWrite";
-/// The development user.
-pub const DEV_USER_UPN: &str = "analyst@defendermock.onmicrosoft.com";
 
 /// Local emulator of the Microsoft Defender for Endpoint API.
 #[derive(Debug, Parser)]
@@ -131,7 +114,7 @@ pub struct ServeArgs {
         value_enum,
         default_value = "documented"
     )]
-    pub rate_limits: throttle::Mode,
+    pub rate_limits: RateLimitMode,
     /// Replaces the documented 100 calls per minute of the action and read endpoints.
     #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_MINUTE")]
     pub rate_limit_per_minute: Option<u32>,
@@ -158,12 +141,23 @@ pub struct ServeArgs {
     /// [default: $XDG_DATA_HOME/defender-mock/tls or ~/.local/share/defender-mock/tls].
     #[arg(long, env = "DEFENDER_MOCK_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
+    /// Seconds in-flight requests may still run after SIGTERM/SIGINT before the process exits.
+    #[arg(long, env = "DEFENDER_MOCK_SHUTDOWN_GRACE", default_value_t = DEFAULT_SHUTDOWN_GRACE.as_secs_f64(),
+          value_parser = parse_grace)]
+    pub shutdown_grace: f64,
     /// Serve HTTPS with this certificate chain (PEM) instead; needs --tls-key.
     #[arg(long, env = "DEFENDER_MOCK_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "DEFENDER_MOCK_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+fn parse_grace(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err("a number of seconds from 0 to 3600".to_owned()),
+    }
 }
 
 /// Flags of `token`.
@@ -179,10 +173,10 @@ pub struct TokenArgs {
     #[arg(long)]
     pub upn: Option<String>,
     /// Tenant id (`tid`).
-    #[arg(long, default_value = DEV_TENANT_ID)]
+    #[arg(long, default_value = dev::TENANT_ID)]
     pub tenant: String,
     /// Client app id (`appid`/`azp`).
-    #[arg(long, default_value = DEV_APP_ID)]
+    #[arg(long, default_value = dev::APP_ID)]
     pub app_id: String,
     /// App display name (`app_displayname`): the `requestor` of its actions.
     #[arg(long)]
@@ -209,87 +203,85 @@ pub struct HealthArgs {
     pub listen: String,
 }
 
-/// Runs the emulator until SIGINT/SIGTERM.
-pub async fn serve(args: ServeArgs) -> Result<(), String> {
-    telemetry::init(args.log_format);
-    let fleet = match &args.fixtures {
-        Some(dir) => fixtures::load_dir(dir),
-        None => fixtures::default_fleet(),
-    }
-    .map_err(|e| e.to_string())?;
-    let keys = Keys::load(args.signing_key.as_deref())?;
-    let directory =
-        fixtures::load_directory(args.fixtures.as_deref()).map_err(|e| e.to_string())?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::from_pair(cert, key)?),
-        _ if args.tls => Some(tls::from_dir(
-            &args.tls_dir.clone().unwrap_or_else(tls::default_dir),
-        )?),
-        _ => None,
-    };
-    let config = Config {
-        store: StoreOptions {
-            duplicate_policy: args.duplicate_policy,
-            strict_state: args.strict_state,
-            simulation: Simulation {
-                pickup_delay_seconds: args.pickup_delay,
-                completion_delay_seconds: args.completion_delay,
-                outcome: args.outcome,
-                online: !args.offline,
-                ..Simulation::default()
+impl ServeArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> Config {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Pair {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ if self.tls => Some(TlsSource::Ca(
+                self.tls_dir.clone().unwrap_or_else(tls::default_dir),
+            )),
+            _ => None,
+        };
+        Config {
+            listen: self.listen.clone(),
+            fixtures: self.fixtures.clone(),
+            fleet: None,
+            signing_key: self.signing_key.clone(),
+            tls,
+            store: StoreOptions {
+                duplicate_policy: self.duplicate_policy,
+                strict_state: self.strict_state,
+                simulation: Simulation {
+                    pickup_delay_seconds: self.pickup_delay,
+                    completion_delay_seconds: self.completion_delay,
+                    outcome: self.outcome,
+                    online: !self.offline,
+                    ..Simulation::default()
+                },
             },
-        },
-        clock: args.clock,
-        rate_limits: throttle::Settings {
-            mode: args.rate_limits,
-            per_minute: args.rate_limit_per_minute,
-            per_hour: args.rate_limit_per_hour,
-        },
-        page_size: usize::try_from(args.page_size).unwrap_or(crate::odata::MAX_TOP),
-        token_version: args.token_version,
-    };
-    let machines = fleet.len();
-    let state = AppState::new(fleet, config, keys).with_directory(directory);
-    let listener = TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let served = match tls {
-        Some(tls) => {
-            if let Some(ca) = &tls.ca_path {
-                tracing::info!(ca = %ca.display(), "TLS certificate issued by the defender-mock CA: trust this file once");
-            }
-            let listener =
-                tls::TlsListener::new(listener, tls.config).map_err(|e| e.to_string())?;
-            ready_line("https", addr);
-            tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready (HTTPS)");
-            startup::run_until_signal(listener, state.with_https()).await
+            clock: self.clock,
+            rate_limits: RateLimits {
+                mode: self.rate_limits,
+                per_minute: self.rate_limit_per_minute,
+                per_hour: self.rate_limit_per_hour,
+            },
+            page_size: usize::try_from(self.page_size).unwrap_or(MAX_PAGE_SIZE),
+            token_version: self.token_version,
+            shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
+            ..Config::default()
         }
-        None => {
-            ready_line("http", addr);
-            tracing::info!(%addr, machines, clock = ?args.clock, "defender-mock ready");
-            startup::run_until_signal(listener, state).await
-        }
-    };
-    served.map_err(|e| format!("server error: {e}"))?;
+    }
+}
+
+/// Runs the emulator until SIGINT/SIGTERM.
+pub async fn serve(args: ServeArgs) -> Result<(), StartupError> {
+    telemetry::init(args.log_format);
+    let app = Application::build(args.config()).await?;
+    if let Some(ca) = app.ca_path() {
+        tracing::info!(ca = %ca.display(), "TLS certificate issued by the defender-mock CA: trust this file once");
+    }
+    ready_line(&app.url());
+    tracing::info!(url = %app.url(), machines = app.emulator().fleet_size(), clock = ?args.clock, "defender-mock ready");
+    if let Err(e) = app.run_until_stopped().await {
+        tracing::error!(error = %e, "server error");
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }
 
-fn ready_line(scheme: &str, addr: SocketAddr) {
+/// The one stdout line of `serve`: scripts and tests read the URL (and the port) from it.
+fn ready_line(url: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "defender-mock listening on {scheme}://{addr}");
+    let _ = writeln!(out, "defender-mock listening on {url}");
     let _ = out.flush();
 }
 
 /// The token `args` describe, signed.
-pub fn token(args: TokenArgs) -> Result<String, String> {
-    let keys = Keys::load(args.signing_key.as_deref())?;
+pub fn token(args: TokenArgs) -> Result<String, StartupError> {
+    let keys =
+        Keys::load(args.signing_key.as_deref()).map_err(|reason| StartupError::SigningKey {
+            path: args.signing_key.clone().unwrap_or_default(),
+            reason,
+        })?;
     let delegated = args.scp.is_some() || args.upn.is_some();
     let app_name = args
         .app_name
-        .or_else(|| (args.app_id == DEV_APP_ID).then(|| DEV_APP_NAME.to_owned()));
+        .or_else(|| (args.app_id == dev::APP_ID).then(|| dev::APP_NAME.to_owned()));
     let spec = TokenSpec {
         tenant: args.tenant,
         app_id: args.app_id,
@@ -297,14 +289,14 @@ pub fn token(args: TokenArgs) -> Result<String, String> {
         roles: args
             .roles
             .unwrap_or_else(|| ALL_ROLES.iter().map(|r| (*r).to_owned()).collect()),
-        scp: delegated.then(|| args.scp.unwrap_or_else(|| ALL_SCOPES.to_owned())),
-        upn: delegated.then(|| args.upn.unwrap_or_else(|| DEV_USER_UPN.to_owned())),
+        scp: delegated.then(|| args.scp.unwrap_or_else(|| ALL_SCOPES.join(" "))),
+        upn: delegated.then(|| args.upn.unwrap_or_else(|| dev::USER_UPN.to_owned())),
         audience: args.audience,
         ttl_secs: args.ttl,
         v2: args.v2,
         ..TokenSpec::default()
     };
-    token::mint(&keys, &spec)
+    token::mint(&keys, &spec).map_err(StartupError::Token)
 }
 
 /// Probes `GET /_mock/health` with a bounded wait; true when it answers 200.

@@ -18,7 +18,7 @@ pub enum ClockMode {
 /// A monotonic-by-contract emulator clock. Advances are atomic, so concurrent readers see either the
 /// old or the new time, never a torn value.
 #[derive(Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     mode: ClockMode,
     /// For `Frozen`, the wall time at start-up in ns since the epoch; unused for `System`.
     start_nanos: i64,
@@ -32,7 +32,7 @@ const TICK_NANOS: i128 = 100;
 
 impl Clock {
     /// A clock in `mode`, starting now.
-    pub fn new(mode: ClockMode) -> Self {
+    pub(crate) fn new(mode: ClockMode) -> Self {
         Self {
             mode,
             start_nanos: wall_nanos(),
@@ -41,12 +41,12 @@ impl Clock {
     }
 
     /// The mode the clock was started in.
-    pub fn mode(&self) -> ClockMode {
+    pub(crate) fn mode(&self) -> ClockMode {
         self.mode
     }
 
     /// The emulator's current time, truncated to 100 ns ticks.
-    pub fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         let base = match self.mode {
             ClockMode::System => wall_nanos(),
             ClockMode::Frozen => self.start_nanos,
@@ -58,7 +58,7 @@ impl Clock {
 
     /// Moves the clock forward; a negative or absurd duration is refused by the caller's validation,
     /// and saturates here so the clock can never move backward.
-    pub fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         let nanos = i64::try_from(by.whole_nanoseconds().max(0)).unwrap_or(i64::MAX);
         let _ = self
             .offset_nanos

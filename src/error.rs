@@ -15,11 +15,11 @@ use axum::{
 use serde_json::json;
 
 /// `Result` with the API error as its default error.
-pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Defender error codes used by the emulator (spec §8.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
+pub(crate) enum Code {
     BadRequest,
     InvalidInput,
     InvalidRequestBody,
@@ -35,7 +35,7 @@ pub enum Code {
 
 impl Code {
     /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Code::BadRequest => "BadRequest",
             Code::InvalidInput => "InvalidInput",
@@ -54,7 +54,7 @@ impl Code {
 
 /// Every way a request can fail. Variants are outcomes; each maps to one status in `status()`.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 400 with a specific Defender code.
     #[error("{code:?}: {message}")]
     BadRequest { code: Code, message: String },
@@ -94,7 +94,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// 400 with `code` and `message`.
-    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: Code, message: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             message: message.into(),
@@ -102,7 +102,7 @@ impl ApiError {
     }
 
     /// 400 `MissingRequiredParameter`, worded as Defender words it.
-    pub fn missing_parameter(name: &str) -> Self {
+    pub(crate) fn missing_parameter(name: &str) -> Self {
         Self::bad_request(
             Code::MissingRequiredParameter,
             format!("Parameter {name} is missing"),
@@ -110,17 +110,17 @@ impl ApiError {
     }
 
     /// 400 `InvalidRequestBody` with a reason.
-    pub fn invalid_body(reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid_body(reason: impl Into<String>) -> Self {
         Self::bad_request(Code::InvalidRequestBody, reason)
     }
 
     /// 400 `InvalidInput` for a value outside the documented set.
-    pub fn invalid_input(value: &str) -> Self {
+    pub(crate) fn invalid_input(value: &str) -> Self {
         Self::bad_request(Code::InvalidInput, format!("Invalid input {value}"))
     }
 
     /// 404 `ResourceNotFound` for a machine id or name.
-    pub fn machine_not_found(id: &str) -> Self {
+    pub(crate) fn machine_not_found(id: &str) -> Self {
         Self::NotFound {
             code: Code::ResourceNotFound,
             message: format!("Machine {id} was not found"),
@@ -128,7 +128,7 @@ impl ApiError {
     }
 
     /// 404 `ResourceNotFound` for a machine action id.
-    pub fn action_not_found(id: &str) -> Self {
+    pub(crate) fn action_not_found(id: &str) -> Self {
         Self::NotFound {
             code: Code::ResourceNotFound,
             message: format!("MachineAction {id} was not found"),
@@ -136,7 +136,7 @@ impl ApiError {
     }
 
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } | Self::RawOData(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -150,7 +150,7 @@ impl ApiError {
     }
 
     /// The wire code (`error.code`).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code.as_str(),
             Self::Unauthorized(_) => "Unauthorized",
@@ -164,7 +164,7 @@ impl ApiError {
     }
 
     /// The client-facing message (never internal detail).
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Self::BadRequest { message, .. } | Self::NotFound { message, .. } => message.clone(),
             Self::Unauthorized(_) => {
@@ -184,7 +184,7 @@ impl ApiError {
     }
 
     /// The JSON body for this error with `target` = the request's correlation id.
-    pub fn body(&self, target: &str) -> Vec<u8> {
+    pub(crate) fn body(&self, target: &str) -> Vec<u8> {
         let value = match self {
             Self::RawOData(message) => {
                 json!({"error": {"code": "", "message": message, "details": []}})

@@ -16,7 +16,8 @@ use std::{
 use serde_json::Value;
 
 use crate::{
-    identity::{portal, AppRegistration, Directory, User},
+    auth::permissions::portal,
+    identity::{AppRegistration, Directory, User},
     model::{Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES},
     store::{FleetMachine, SimulationOverride},
 };
@@ -25,9 +26,9 @@ use crate::{
 pub const DEFAULT_MACHINES: &str = include_str!("../fixtures/machines.json");
 
 /// The sample app registrations and users, embedded beside the fleet.
-pub const DEFAULT_APPS: &str = include_str!("../fixtures/apps.json");
+pub(crate) const DEFAULT_APPS: &str = include_str!("../fixtures/apps.json");
 /// See [`DEFAULT_APPS`].
-pub const DEFAULT_USERS: &str = include_str!("../fixtures/users.json");
+pub(crate) const DEFAULT_USERS: &str = include_str!("../fixtures/users.json");
 
 /// Files in a fixtures folder that hold identity data rather than machines.
 const NON_MACHINE_FILES: &[&str] = &["apps.json", "users.json"];
@@ -50,8 +51,39 @@ impl fmt::Display for FixtureError {
     }
 }
 
+/// A fleet of fixture machines, loaded and checked: what an emulator serves to every tenant.
+#[derive(Debug, Clone)]
+pub struct Fleet(pub(crate) Vec<FleetMachine>);
+
+impl Fleet {
+    /// The embedded default fleet (`fixtures/machines.json`).
+    pub fn embedded() -> Result<Self, FixtureError> {
+        default_fleet().map(Self)
+    }
+
+    /// Every machine of every machine file in `dir`, in file-name order.
+    pub fn from_dir(dir: &Path) -> Result<Self, FixtureError> {
+        load_dir(dir).map(Self)
+    }
+
+    /// The machines of one machine file's text (e.g. [`DEFAULT_MACHINES`], edited).
+    pub fn from_json(text: &str) -> Result<Self, FixtureError> {
+        parse_machines(Path::new("(inline fleet)"), text, &mut HashSet::new()).map(Self)
+    }
+
+    /// How many machines.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is no machine.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The embedded default fleet.
-pub fn default_fleet() -> Result<Vec<FleetMachine>, FixtureError> {
+pub(crate) fn default_fleet() -> Result<Vec<FleetMachine>, FixtureError> {
     let mut seen = HashSet::new();
     parse_machines(
         Path::new("fixtures/machines.json (embedded)"),
@@ -61,7 +93,7 @@ pub fn default_fleet() -> Result<Vec<FleetMachine>, FixtureError> {
 }
 
 /// Every machine of every machine file in `dir`, in file-name order.
-pub fn load_dir(dir: &Path) -> Result<Vec<FleetMachine>, FixtureError> {
+pub(crate) fn load_dir(dir: &Path) -> Result<Vec<FleetMachine>, FixtureError> {
     let err = |file: &Path, message: String| FixtureError {
         file: file.to_path_buf(),
         message,
@@ -95,7 +127,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<FleetMachine>, FixtureError> {
 }
 
 /// Parses one machine file; `seen` collects ids across files to reject duplicates.
-pub fn parse_machines(
+pub(crate) fn parse_machines(
     file: &Path,
     text: &str,
     seen: &mut HashSet<String>,
@@ -225,7 +257,7 @@ fn one_of(field: &str, value: Option<&String>, allowed: &[&str]) -> Result<(), S
 
 /// The directory: the built-ins plus `apps.json` and `users.json` of `dir` (each optional), or
 /// the embedded samples when no folder is given.
-pub fn load_directory(dir: Option<&Path>) -> Result<Directory, FixtureError> {
+pub(crate) fn load_directory(dir: Option<&Path>) -> Result<Directory, FixtureError> {
     let (apps, users) = match dir {
         None => (
             parse_apps(Path::new("fixtures/apps.json (embedded)"), DEFAULT_APPS)?,
@@ -279,7 +311,7 @@ fn parse_list<T: serde::de::DeserializeOwned>(
 }
 
 /// Parses an `apps.json`: every certificate must be a PEM certificate with an RSA key.
-pub fn parse_apps(file: &Path, text: &str) -> Result<Vec<AppRegistration>, FixtureError> {
+pub(crate) fn parse_apps(file: &Path, text: &str) -> Result<Vec<AppRegistration>, FixtureError> {
     let apps: Vec<AppRegistration> = parse_list(file, text)?;
     for (i, app) in apps.iter().enumerate() {
         let err = |message: String| FixtureError {
@@ -303,7 +335,7 @@ pub fn parse_apps(file: &Path, text: &str) -> Result<Vec<AppRegistration>, Fixtu
 }
 
 /// Parses a `users.json`: portal roles must be ones the portal knows.
-pub fn parse_users(file: &Path, text: &str) -> Result<Vec<User>, FixtureError> {
+pub(crate) fn parse_users(file: &Path, text: &str) -> Result<Vec<User>, FixtureError> {
     let users: Vec<User> = parse_list(file, text)?;
     for (i, user) in users.iter().enumerate() {
         for role in user.portal_roles.iter().flatten() {

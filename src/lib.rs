@@ -1,22 +1,47 @@
 //! defender-mock: a local emulator of the Microsoft Defender for Endpoint REST API.
 //!
-//! The library holds everything; `main.rs` only dispatches the command line. Tests build the same
-//! application with [`startup::app`] (in process) or serve it with [`startup::run`] on port 0.
+//! # Using the crate
+//! Build a [`Config`] (or start from [`Config::for_tests`]), then either serve it with
+//! [`Application::build`] + [`Application::run_until`], or drive it in process through
+//! [`Emulator::router`]. Tokens the emulator accepts come from [`Emulator::mint`] (at the
+//! emulator's clock) or [`mint`] with your own [`Keys`]; fleets from [`Fleet`].
+//!
+//! # Module map (top to bottom; a module imports only from the layers below it)
+//! - `cli`: the command line (`serve`, `token`, `health`), building a [`Config`].
+//! - `startup`: [`Emulator`] and [`Application`] from a [`Config`]; serving with a bounded grace.
+//! - `routes`: the HTTP surface: the API route table, the token service and discovery handlers,
+//!   the control plane, extractors; `state` (the handlers' `AppState`) and `middleware`.
+//! - `fixtures`: loading machines, apps and users from JSON.
+//! - `identity`: the Entra directory (apps, users), client authentication, Entra errors.
+//! - `auth`: bearer-token verification, the permission vocabulary, the route guard's checks.
+//! - `store`, `odata`, `throttle`, `package`, `tls`: tenants' machines and actions, OData
+//!   queries, rate limits, investigation packages, HTTPS.
+//! - `model`, `error`, `clock`, `telemetry`: wire entities, the error enum, the emulator clock,
+//!   logging.
 
-pub mod auth;
+mod auth;
 pub mod cli;
-pub mod clock;
-pub mod error;
-pub mod fixtures;
-pub mod identity;
-pub mod middleware;
-pub mod model;
-pub mod odata;
-pub mod package;
-pub mod routes;
-pub mod startup;
-pub mod state;
-pub mod store;
-pub mod telemetry;
-pub mod throttle;
-pub mod tls;
+mod clock;
+mod config;
+mod error;
+mod fixtures;
+mod identity;
+mod middleware;
+mod model;
+mod odata;
+mod package;
+mod routes;
+mod startup;
+mod state;
+mod store;
+mod telemetry;
+mod throttle;
+mod tls;
+
+pub use auth::{permissions::dev, token::mint, Keys, TokenSpec};
+pub use config::{
+    ClockMode, Config, DuplicatePolicy, LogFormat, Outcome, RateLimitMode, RateLimits, Simulation,
+    StoreOptions, TlsSource, TokenVersion,
+};
+pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
+pub use startup::{shutdown_signal, Application, Emulator, StartupError};

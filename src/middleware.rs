@@ -14,16 +14,11 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// The correlation id of the current request, in request extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// Assigns the request id, renders error bodies with it, and logs the request.
-pub async fn request_context(mut req: Request, next: Next) -> Response {
+pub(crate) async fn request_context(req: Request, next: Next) -> Response {
     let id = Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    req.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
     let mut res = next.run(req).await;
     let status = res.status().as_u16();
@@ -47,7 +42,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
 }
 
 /// `CatchPanicLayer` handler: a panic is a bug, but the client still gets a Defender 500.
-pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
     let detail = err
         .downcast_ref::<String>()
         .cloned()

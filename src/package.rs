@@ -10,10 +10,10 @@ use uuid::Uuid;
 use crate::{routes::extract::ServiceRoot, state::AppState};
 
 /// How long a package URL stays valid, in emulator time.
-pub const URL_LIFETIME: Duration = Duration::minutes(10);
+pub(crate) const URL_LIFETIME: Duration = Duration::minutes(10);
 
 /// The signed URL of action `id`'s package, valid for [`URL_LIFETIME`] from `now`.
-pub fn signed_url(
+pub(crate) fn signed_url(
     state: &AppState,
     root: &ServiceRoot,
     tenant: &str,
@@ -35,7 +35,7 @@ fn signature(state: &AppState, tenant: &str, id: Uuid, expires: i64) -> String {
 }
 
 /// Whether `sig` signs (tenant, id, expires) and `expires` is still ahead of `now`.
-pub fn verify(
+pub(crate) fn verify(
     state: &AppState,
     tenant: &str,
     id: Uuid,
@@ -47,7 +47,7 @@ pub fn verify(
 }
 
 /// A zip archive (stored, no compression) of `files`.
-pub fn zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+pub(crate) fn zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in files {

@@ -1,19 +1,201 @@
-//! Building the application (`app`) and serving it (`run`), shared by the binary and the tests.
+//! Building an emulator from a [`Config`] (`Emulator`, `Application`) and serving it until a stop
+//! signal, with a bounded grace for in-flight requests. The binary and the tests build state here
+//! and nowhere else.
 
-use std::{future::Future, io};
+use std::{future::Future, io, net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::{extract::DefaultBodyLimit, middleware::from_fn, serve::Listener, Router};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
 use tower::{util::MapRequestLayer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
+    auth::{self, Keys, TokenSpec},
+    config::{Config, TlsSource},
+    fixtures::{self, FixtureError, Fleet},
     middleware,
     routes::{self, extract::MAX_BODY_BYTES},
     state::AppState,
+    tls::{self, TlsListener},
 };
 
+/// Why an emulator could not start. Each variant names what was wrong and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A machine, app or user fixture is invalid (file, entry and field are in it).
+    #[error(transparent)]
+    Fixture(#[from] FixtureError),
+    /// The signing key file cannot be read or is not an RSA private key.
+    #[error("signing key {}: {reason}", path.display())]
+    SigningKey { path: PathBuf, reason: String },
+    /// The TLS certificate, key or CA folder is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: io::Error },
+    /// A token cannot be minted as asked.
+    #[error("cannot mint the token: {0}")]
+    Token(String),
+}
+
+/// An emulator's state and router, without a listener: what in-process tests drive with
+/// `oneshot`, and what [`Application`] serves. Cloning is cheap (shared handles).
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    state: AppState,
+}
+
+impl Emulator {
+    /// Loads the fleet, the directory and the signing key `config` names.
+    pub fn new(config: &Config) -> Result<Self, StartupError> {
+        let fleet = match (&config.fleet, &config.fixtures) {
+            (Some(fleet), _) => fleet.clone(),
+            (None, Some(dir)) => Fleet::from_dir(dir)?,
+            (None, None) => Fleet::embedded()?,
+        };
+        let directory = fixtures::load_directory(config.fixtures.as_deref())?;
+        let keys = load_keys(config.signing_key.as_deref())?;
+        Ok(Self {
+            state: AppState::new(fleet.0, directory, keys, config),
+        })
+    }
+
+    /// The whole application: routes behind path normalisation, inside the middleware stack.
+    pub fn router(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// The emulator's current time (moved by `POST /_mock/clock/advance`).
+    pub fn now(&self) -> OffsetDateTime {
+        self.state.clock.now()
+    }
+
+    /// A token signed with the emulator's key, issued at the emulator's current time.
+    pub fn mint(&self, spec: TokenSpec) -> Result<String, StartupError> {
+        let spec = TokenSpec {
+            now: self.now(),
+            ..spec
+        };
+        auth::token::mint(self.state.auth.keys(), &spec).map_err(StartupError::Token)
+    }
+
+    /// How many machines the fixture fleet has.
+    pub fn fleet_size(&self) -> usize {
+        self.state.store.fleet_len()
+    }
+}
+
+fn load_keys(path: Option<&std::path::Path>) -> Result<Keys, StartupError> {
+    Keys::load(path).map_err(|reason| StartupError::SigningKey {
+        path: path.map(PathBuf::from).unwrap_or_default(),
+        reason,
+    })
+}
+
+/// The listener an application serves on: plain TCP or TLS over it.
+enum Bound {
+    Http(TcpListener),
+    Https(TlsListener),
+}
+
+/// An emulator bound to its address, ready to serve: `build`, read `local_addr`, then run.
+pub struct Application {
+    emulator: Emulator,
+    listener: Bound,
+    addr: SocketAddr,
+    grace: Duration,
+    /// Where the emulator's CA is, when it issued the certificate.
+    ca_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Loads everything `config` names and binds its listen address (port 0: a free port).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let emulator = Emulator::new(&config)?;
+        let tls = match &config.tls {
+            None => None,
+            Some(TlsSource::Ca(dir)) => {
+                Some(tls::from_dir(dir.as_path()).map_err(StartupError::Tls)?)
+            }
+            Some(TlsSource::Pair { cert, key }) => {
+                Some(tls::from_pair(cert.as_path(), key.as_path()).map_err(StartupError::Tls)?)
+            }
+        };
+        let listen_err = |source| StartupError::Listen {
+            addr: config.listen.clone(),
+            source,
+        };
+        let tcp = TcpListener::bind(&config.listen)
+            .await
+            .map_err(listen_err)?;
+        let addr = tcp.local_addr().map_err(listen_err)?;
+        let (listener, ca_path) = match tls {
+            Some(tls) => {
+                let l = TlsListener::new(tcp, tls.config).map_err(listen_err)?;
+                (Bound::Https(l), tls.ca_path)
+            }
+            None => (Bound::Http(tcp), None),
+        };
+        Ok(Self {
+            emulator,
+            listener,
+            addr,
+            grace: config.shutdown_grace,
+            ca_path,
+        })
+    }
+
+    /// The bound address (with the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT` or `https://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.emulator.state.scheme, self.addr)
+    }
+
+    /// The emulator this application serves (tokens, clock, router).
+    pub fn emulator(&self) -> &Emulator {
+        &self.emulator
+    }
+
+    /// The CA file clients must trust, when the emulator issued the certificate itself.
+    pub fn ca_path(&self) -> Option<&std::path::Path> {
+        self.ca_path.as_deref()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the
+    /// configured grace.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let state = self.emulator.state;
+        match self.listener {
+            Bound::Http(l) => run_bounded(l, state, shutdown, self.grace).await,
+            Bound::Https(l) => run_bounded(l, state, shutdown, self.grace).await,
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
 /// The whole application: routes behind path normalisation, inside the middleware stack.
-pub fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState) -> Router {
     // Normalising the path must happen before routing, and `Router::layer` runs after it; so the
     // routed app is the fallback service of an outer router that carries the stack.
     let routed = ServiceBuilder::new()
@@ -29,35 +211,21 @@ pub fn app(state: AppState) -> Router {
     )
 }
 
-/// Serves `state` on an already-bound listener (TCP, or `tls::TlsListener`) until `shutdown`
-/// completes.
-pub async fn run<L>(
+/// Serves `state` on `listener` until `shutdown`, then waits at most `grace` for in-flight
+/// requests (a hung client must not stall `docker stop`).
+async fn run_bounded<L>(
     listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> io::Result<()>
-where
-    L: Listener,
-    L::Addr: std::fmt::Debug,
-{
-    axum::serve(listener, app(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// How long in-flight requests may still run after SIGTERM / SIGINT before the process exits.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight requests finish, and returns
-/// within [`SHUTDOWN_GRACE`] even if some never do (a hung client must not stall `docker stop`).
-pub async fn run_until_signal<L>(listener: L, state: AppState) -> io::Result<()>
 where
     L: Listener,
     L::Addr: std::fmt::Debug,
 {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -67,13 +235,15 @@ where
         let rx = stop_rx.clone();
         async move {
             stopped(rx).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tokio::time::sleep(grace).await;
         }
     };
+    let served = axum::serve(listener, app(state).into_make_service())
+        .with_graceful_shutdown(stopped(stop_rx));
     tokio::select! {
-        served = run(listener, state, stopped(stop_rx)) => served,
+        served = served => served,
         () = deadline => {
-            tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "in-flight requests outlived the shutdown grace period");
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests outlived the shutdown grace period");
             Ok(())
         }
     }

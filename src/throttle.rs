@@ -28,12 +28,12 @@ pub struct Limit {
 }
 
 /// The documented limit of the action and read endpoints.
-pub const DOCUMENTED: Limit = Limit {
+pub(crate) const DOCUMENTED: Limit = Limit {
     per_minute: 100,
     per_hour: 1500,
 };
 /// The documented limit of `GetPackageUri`.
-pub const PACKAGE_URI: Limit = Limit {
+pub(crate) const PACKAGE_URI: Limit = Limit {
     per_minute: 2,
     per_hour: 120,
 };
@@ -93,7 +93,7 @@ impl Settings {
 
 /// What the limiter decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Accepted,
     /// Refused; a call would pass after this many whole seconds (≥ 1, ≤ the window).
     Throttled {
@@ -103,7 +103,7 @@ pub enum Decision {
 
 /// The shared limiter: one instance per server, used by every connection.
 #[derive(Debug)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     defaults: Settings,
     per_tenant: DashMap<String, Settings>,
     calls: DashMap<String, VecDeque<OffsetDateTime>>,
@@ -112,7 +112,7 @@ pub struct Limiter {
 
 impl Limiter {
     /// A limiter with server-wide `defaults`.
-    pub fn new(defaults: Settings) -> Self {
+    pub(crate) fn new(defaults: Settings) -> Self {
         Self {
             defaults,
             per_tenant: DashMap::new(),
@@ -122,14 +122,14 @@ impl Limiter {
     }
 
     /// The settings in force for `tenant`.
-    pub fn settings(&self, tenant: &str) -> Settings {
+    pub(crate) fn settings(&self, tenant: &str) -> Settings {
         self.per_tenant
             .get(&tenant.to_ascii_lowercase())
             .map_or(self.defaults, |s| *s)
     }
 
     /// Overrides (or with `None` restores) the settings of one tenant.
-    pub fn set_tenant(&self, tenant: &str, settings: Option<Settings>) {
+    pub(crate) fn set_tenant(&self, tenant: &str, settings: Option<Settings>) {
         let key = tenant.to_ascii_lowercase();
         match settings {
             Some(s) => {
@@ -144,7 +144,7 @@ impl Limiter {
     /// Counts one call of `app` in `tenant` to the endpoint `(method, path template)` (documented
     /// limit `documented`), unless accepting it would break a window; `now` is read by the caller
     /// from the emulator clock. The counter's key is built only when limits apply.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         tenant: &str,
         app: &str,
@@ -184,13 +184,14 @@ impl Limiter {
     }
 
     /// Drops keys whose newest call is older than the longest window.
-    pub fn sweep(&self, now: OffsetDateTime) {
+    pub(crate) fn sweep(&self, now: OffsetDateTime) {
         self.calls
             .retain(|_, log| log.back().is_some_and(|t| now - *t < HOUR));
     }
 
     /// How many keys hold counters (for tests of the memory bound).
-    pub fn keys(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> usize {
         self.calls.len()
     }
 }

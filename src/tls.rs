@@ -26,7 +26,7 @@ use tokio::{
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 /// Names the server certificate covers: loopback, and every host a client may have hard-coded.
-pub const HOST_NAMES: &[&str] = &[
+pub(crate) const HOST_NAMES: &[&str] = &[
     "localhost",
     "127.0.0.1",
     "::1",
@@ -60,14 +60,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A server TLS configuration and, when the emulator made it, where its CA is.
 #[derive(Debug, Clone)]
-pub struct Tls {
+pub(crate) struct Tls {
     pub config: Arc<ServerConfig>,
     pub ca_path: Option<PathBuf>,
 }
 
 /// The per-user default for `--tls-dir`: `$XDG_DATA_HOME/defender-mock/tls`, else
 /// `~/.local/share/defender-mock/tls`, else `./.defender-mock/tls`.
-pub fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("defender-mock/tls");
     }
@@ -95,7 +95,7 @@ fn ca_params() -> Result<CertificateParams, String> {
 }
 
 /// The CA in `dir` (created with the folder if missing) and a fresh server certificate it signs.
-pub fn from_dir(dir: &Path) -> Result<Tls, String> {
+pub(crate) fn from_dir(dir: &Path) -> Result<Tls, String> {
     let ca_path = dir.join(CA_FILE);
     let key_path = dir.join(CA_KEY_FILE);
     let ctx =
@@ -139,7 +139,7 @@ pub fn from_dir(dir: &Path) -> Result<Tls, String> {
 }
 
 /// A given certificate chain and key (`--tls-cert`, `--tls-key`).
-pub fn from_pair(cert: &Path, key: &Path) -> Result<Tls, String> {
+pub(crate) fn from_pair(cert: &Path, key: &Path) -> Result<Tls, String> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
     };
@@ -188,14 +188,14 @@ fn write_private(path: &Path, contents: &str) -> io::Result<()> {
 /// A TLS listener for `axum::serve`: TCP accepts run in a task, each handshake in its own task
 /// with a timeout, so one slow or broken client never holds up the others.
 #[derive(Debug)]
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
     /// Serves TLS with `config` on `tcp`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
+    pub(crate) fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);

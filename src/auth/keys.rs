@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 /// The well-known development key (`keys/dev-signing-key.pem`). Public on purpose, like Azurite's
 /// development account key: tokens it signs prove nothing outside the emulator.
-pub const DEV_SIGNING_KEY_PEM: &str = include_str!("../../keys/dev-signing-key.pem");
+pub(crate) const DEV_SIGNING_KEY_PEM: &str = include_str!("../../keys/dev-signing-key.pem");
 
 /// A signing key and everything derived from it.
 #[derive(Clone)]

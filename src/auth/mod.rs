@@ -6,8 +6,9 @@
 //! call, and builds a `Caller`; `Caller::authorize` then applies the endpoint's `Access` rule:
 //! audience first (403), then app roles (`roles`) or delegated scopes (`scp`) (403).
 
-pub mod keys;
-pub mod token;
+pub(crate) mod keys;
+pub(crate) mod permissions;
+pub(crate) mod token;
 
 use std::sync::Arc;
 
@@ -16,20 +17,15 @@ use dashmap::DashMap;
 use time::OffsetDateTime;
 
 pub use keys::Keys;
-pub use token::{Claims, TokenSpec};
+pub(crate) use permissions::Access;
+pub(crate) use token::Claims;
+pub use token::TokenSpec;
 
-use crate::{
-    error::ApiError,
-    identity::{portal, Directory},
-    store::Visibility,
-};
-
-/// Verified tokens kept at most; past this, expired ones are dropped, then all.
-const CACHE_CAPACITY: usize = 4096;
+use crate::{error::ApiError, identity::Directory, store::Visibility};
 
 /// Verifies bearer tokens, with a bounded cache of verified claims.
 #[derive(Debug)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     keys: Keys,
     cache: DashMap<Box<str>, Arc<Claims>>,
     capacity: usize,
@@ -37,12 +33,13 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// An authenticator for tokens signed by `keys`.
-    pub fn new(keys: Keys) -> Self {
-        Self::with_capacity(keys, CACHE_CAPACITY)
+    #[cfg(test)]
+    pub(crate) fn new(keys: Keys) -> Self {
+        Self::with_capacity(keys, crate::config::DEFAULT_TOKEN_CACHE)
     }
 
     /// An authenticator that caches at most `capacity` verified tokens.
-    pub fn with_capacity(keys: Keys, capacity: usize) -> Self {
+    pub(crate) fn with_capacity(keys: Keys, capacity: usize) -> Self {
         Self {
             keys,
             cache: DashMap::new(),
@@ -51,12 +48,12 @@ impl Authenticator {
     }
 
     /// The signing keys.
-    pub fn keys(&self) -> &Keys {
+    pub(crate) fn keys(&self) -> &Keys {
         &self.keys
     }
 
     /// The caller behind `headers`' bearer token at emulator time `now`, or 401.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         now: OffsetDateTime,
@@ -91,7 +88,8 @@ impl Authenticator {
     }
 
     /// How many verified tokens are cached (for tests of the bound).
-    pub fn cached(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
         self.cache.len()
     }
 }
@@ -116,14 +114,14 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 
 /// Who is calling: an app (app-only token) or a user through an app (delegated token).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
+pub(crate) enum Identity {
     App { name: String },
     User { upn: String },
 }
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub tenant: String,
     pub app_id: String,
     pub audience: String,
@@ -165,7 +163,7 @@ impl Caller {
 
     /// Applies what the directory says of a delegated caller: its portal permissions and device
     /// groups. A UPN no fixture names keeps every role and sees every group (decisions).
-    pub fn with_directory(mut self, directory: &Directory) -> Self {
+    pub(crate) fn with_directory(mut self, directory: &Directory) -> Self {
         if let Identity::User { upn } = &self.identity {
             if let Some(user) = directory.user(upn, &self.tenant) {
                 self.portal_roles = user.portal_roles.clone();
@@ -179,7 +177,7 @@ impl Caller {
     }
 
     /// The `requestor` of actions this caller submits: the app's display name or the user's UPN.
-    pub fn requestor(&self) -> &str {
+    pub(crate) fn requestor(&self) -> &str {
         match &self.identity {
             Identity::App { name } => name,
             Identity::User { upn } => upn,
@@ -187,16 +185,16 @@ impl Caller {
     }
 
     /// 403 unless the token is for the MDE API and holds one of `access`'s permissions.
-    pub fn authorize(&self, access: &Access) -> Result<(), ApiError> {
+    pub(crate) fn authorize(&self, access: &Access) -> Result<(), ApiError> {
         let aud = self.audience.trim_end_matches('/');
-        if !token::ACCEPTED_AUDIENCES
+        if !permissions::ACCEPTED_AUDIENCES
             .iter()
             .any(|a| a.eq_ignore_ascii_case(aud))
         {
             return Err(ApiError::Forbidden(format!(
                 "The access token audience '{}' is not valid for this resource. Request a token for {}.",
                 self.audience,
-                token::MDE_AUDIENCE
+                permissions::dev::MDE_AUDIENCE
             )));
         }
         let (accepted, who, kind) = match self.identity {
@@ -224,93 +222,9 @@ impl Caller {
     }
 }
 
-/// Who may call an endpoint (spec §0, §5, §6, §7).
-#[derive(Debug, Clone, Copy)]
-pub struct Access {
-    /// App roles, any of which grants access.
-    pub app: &'static [&'static str],
-    /// Delegated scopes, any of which grants access.
-    pub delegated: &'static [&'static str],
-    /// The portal permission a delegated user also needs.
-    pub portal: &'static str,
-}
-
-/// Isolate / unisolate.
-pub const ISOLATE: Access = Access {
-    app: &["Machine.Isolate"],
-    delegated: &["Machine.Isolate"],
-    portal: portal::ACTIVE_REMEDIATION,
-};
-
-/// Restrict / unrestrict app execution.
-pub const RESTRICT: Access = Access {
-    app: &["Machine.RestrictExecution"],
-    delegated: &["Machine.RestrictExecution"],
-    portal: portal::ACTIVE_REMEDIATION,
-};
-
-/// Antivirus scan.
-pub const SCAN: Access = Access {
-    app: &["Machine.Scan"],
-    delegated: &["Machine.Scan"],
-    portal: portal::ACTIVE_REMEDIATION,
-};
-
-/// Collect investigation package.
-pub const COLLECT: Access = Access {
-    app: &["Machine.CollectForensics"],
-    delegated: &["Machine.CollectForensics"],
-    portal: portal::ALERTS_INVESTIGATION,
-};
-
-/// Offboard.
-pub const OFFBOARD: Access = Access {
-    app: &["Machine.Offboard"],
-    delegated: &["Machine.Offboard"],
-    portal: portal::ACTIVE_REMEDIATION,
-};
-
-/// Stop and quarantine a file.
-pub const QUARANTINE: Access = Access {
-    app: &["Machine.StopAndQuarantine"],
-    delegated: &["Machine.StopAndQuarantine"],
-    portal: portal::ACTIVE_REMEDIATION,
-};
-
-const ACTION_ROLES: &[&str] = &[
-    "Machine.CollectForensics",
-    "Machine.Isolate",
-    "Machine.RestrictExecution",
-    "Machine.Scan",
-    "Machine.Offboard",
-    "Machine.StopAndQuarantine",
-    "Machine.LiveResponse",
-];
-
-/// Cancel: any action permission (spec §5.3, with `Machine.CollectForensics` spelled right).
-pub const CANCEL: Access = Access {
-    app: ACTION_ROLES,
-    delegated: ACTION_ROLES,
-    portal: portal::ACTIVE_REMEDIATION,
-};
-
-/// GetPackageUri: app read roles; delegated `Machine.CollectForensics` (spec §5.4).
-pub const PACKAGE: Access = Access {
-    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
-    delegated: &["Machine.CollectForensics"],
-    portal: portal::ALERTS_INVESTIGATION,
-};
-
-/// Machine and machine-action reads.
-pub const READ: Access = Access {
-    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
-    delegated: &["Machine.Read", "Machine.ReadWrite"],
-    portal: portal::VIEW_DATA,
-};
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{permissions::*, *};
     use axum::http::HeaderValue;
 
     fn headers(token: &str) -> HeaderMap {

@@ -9,30 +9,17 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::keys::Keys;
+use super::{
+    keys::Keys,
+    permissions::{dev, MDE_APP_ID},
+};
 
-/// The development tenant: tokens minted without `--tenant` belong to it.
-pub const DEV_TENANT_ID: &str = "8a1c2f6e-4b3d-4e5f-9a0b-1c2d3e4f5a6b";
-/// The development app registration, valid in every tenant.
-pub const DEV_APP_ID: &str = "d3fe0d3f-0000-4000-8000-00000000a991";
-/// Its display name: the `requestor` of actions it submits.
-pub const DEV_APP_NAME: &str = "defender-mock development app";
-/// The WindowsDefenderATP resource app (spec §9.1).
-pub const MDE_APP_ID: &str = "fc780465-2017-40d4-a0c5-307022471b92";
-/// The App ID URI clients request tokens for by default.
-pub const MDE_AUDIENCE: &str = "https://api.securitycenter.microsoft.com";
-/// Audiences the API accepts (emulator-decisions "Identity").
-pub const ACCEPTED_AUDIENCES: &[&str] = &[
-    MDE_AUDIENCE,
-    "https://securitycenter.onmicrosoft.com/windowsatpservice",
-    MDE_APP_ID,
-];
 /// Entra back-dates `iat`/`nbf` by five minutes to absorb clock skew; so do we.
-pub const BACKDATE_SECS: i64 = 300;
+pub(crate) const BACKDATE_SECS: i64 = 300;
 
 /// The claims of an access token. Unknown claims are ignored; absent optional ones stay `None`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub aud: String,
     pub iss: String,
     pub iat: i64,
@@ -80,7 +67,7 @@ pub struct Claims {
 
 impl Claims {
     /// The calling app: `appid` (v1) or `azp` (v2).
-    pub fn app_id(&self) -> &str {
+    pub(crate) fn app_id(&self) -> &str {
         self.appid
             .as_deref()
             .or(self.azp.as_deref())
@@ -88,7 +75,7 @@ impl Claims {
     }
 
     /// The signed-in user, for delegated tokens.
-    pub fn user(&self) -> Option<&str> {
+    pub(crate) fn user(&self) -> Option<&str> {
         self.upn
             .as_deref()
             .or(self.unique_name.as_deref())
@@ -96,7 +83,7 @@ impl Claims {
     }
 
     /// Delegated tokens carry `scp`; app tokens do not.
-    pub fn is_delegated(&self) -> bool {
+    pub(crate) fn is_delegated(&self) -> bool {
         self.scp.is_some()
     }
 }
@@ -121,9 +108,9 @@ pub struct TokenSpec {
 impl Default for TokenSpec {
     fn default() -> Self {
         Self {
-            tenant: DEV_TENANT_ID.to_owned(),
-            app_id: DEV_APP_ID.to_owned(),
-            app_name: Some(DEV_APP_NAME.to_owned()),
+            tenant: dev::TENANT_ID.to_owned(),
+            app_id: dev::APP_ID.to_owned(),
+            app_name: Some(dev::APP_NAME.to_owned()),
             roles: Vec::new(),
             scp: None,
             upn: None,
@@ -136,17 +123,17 @@ impl Default for TokenSpec {
 }
 
 /// The v1 issuer of a tenant.
-pub fn v1_issuer(tid: &str) -> String {
+pub(crate) fn v1_issuer(tid: &str) -> String {
     format!("https://sts.windows.net/{tid}/")
 }
 
 /// The v2 issuer of a tenant.
-pub fn v2_issuer(tid: &str) -> String {
+pub(crate) fn v2_issuer(tid: &str) -> String {
     format!("https://login.microsoftonline.com/{tid}/v2.0")
 }
 
 /// The claims a token for `spec` carries (v1 shape unless `spec.v2`).
-pub fn claims_for(spec: &TokenSpec) -> Claims {
+pub(crate) fn claims_for(spec: &TokenSpec) -> Claims {
     let now = spec.now.unix_timestamp();
     let user = spec.scp.is_some();
     let upn = spec.upn.clone().filter(|_| user);
@@ -185,7 +172,7 @@ pub fn claims_for(spec: &TokenSpec) -> Claims {
         c.aud = spec
             .audience
             .clone()
-            .unwrap_or_else(|| MDE_AUDIENCE.to_owned());
+            .unwrap_or_else(|| dev::MDE_AUDIENCE.to_owned());
         c.iss = v1_issuer(&spec.tenant);
         c.idp = Some(v1_issuer(&spec.tenant));
         c.appid = Some(spec.app_id.clone());
@@ -200,7 +187,7 @@ pub fn claims_for(spec: &TokenSpec) -> Claims {
 }
 
 /// Signs `claims` with the emulator key (RS256, `kid`; v1 tokens also carry `x5t`, as Entra's do).
-pub fn sign(keys: &Keys, claims: &Claims) -> Result<String, String> {
+pub(crate) fn sign(keys: &Keys, claims: &Claims) -> Result<String, String> {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(keys.kid.clone());
     if claims.ver.as_deref() != Some("2.0") {
@@ -216,7 +203,7 @@ pub fn mint(keys: &Keys, spec: &TokenSpec) -> Result<String, String> {
 
 /// Why a token was refused (the client always sees the same 401; the log gets the reason).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("bad signature or malformed token: {0}")]
     Invalid(String),
     #[error("unknown issuer {0:?}")]
@@ -228,7 +215,7 @@ pub enum TokenError {
 }
 
 /// Checks signature, algorithm and issuer. Not time: see the module doc.
-pub fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, TokenError> {
+pub(crate) fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, TokenError> {
     let mut v = Validation::new(Algorithm::RS256);
     v.validate_exp = false;
     v.validate_nbf = false;
@@ -245,7 +232,7 @@ pub fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, TokenError> 
 }
 
 /// Checks `nbf <= now < exp`, in seconds of the emulator clock.
-pub fn check_time(claims: &Claims, now: OffsetDateTime) -> Result<(), TokenError> {
+pub(crate) fn check_time(claims: &Claims, now: OffsetDateTime) -> Result<(), TokenError> {
     let now = now.unix_timestamp();
     if now >= claims.exp {
         return Err(TokenError::Expired(claims.exp));
@@ -269,9 +256,9 @@ mod tests {
         };
         let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();
         assert_eq!(claims.roles, vec!["Machine.Isolate"]);
-        assert_eq!(claims.iss, v1_issuer(DEV_TENANT_ID));
-        assert_eq!(claims.aud, MDE_AUDIENCE);
-        assert_eq!(claims.app_id(), DEV_APP_ID);
+        assert_eq!(claims.iss, v1_issuer(dev::TENANT_ID));
+        assert_eq!(claims.aud, dev::MDE_AUDIENCE);
+        assert_eq!(claims.app_id(), dev::APP_ID);
     }
 
     #[test]
@@ -283,7 +270,7 @@ mod tests {
         };
         let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();
         assert_eq!(claims.aud, MDE_APP_ID);
-        assert_eq!(claims.azp.as_deref(), Some(DEV_APP_ID));
+        assert_eq!(claims.azp.as_deref(), Some(dev::APP_ID));
         assert_eq!(claims.ver.as_deref(), Some("2.0"));
     }
 

@@ -3,22 +3,12 @@
 
 use serde::Deserialize;
 
-use crate::{
-    auth::token::{DEV_APP_ID, DEV_APP_NAME},
-    cli::{ALL_ROLES, ALL_SCOPES, DEV_USER_UPN},
-};
-
-/// The development app's client secret (public on purpose).
-pub const DEV_APP_SECRET: &str = "defender-mock-development-secret";
-/// The development app's certificate and key (`keys/dev-app-client.pem`, public on purpose).
-pub const DEV_APP_CLIENT_PEM: &str = include_str!("../../keys/dev-app-client.pem");
-/// The development user's password (public on purpose).
-pub const DEV_USER_PASSWORD: &str = "defender-mock-development-password";
+use crate::auth::permissions::{dev, ALL_ROLES, ALL_SCOPES};
 
 /// An app registration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AppRegistration {
+pub(crate) struct AppRegistration {
     pub client_id: String,
     pub display_name: String,
     /// Client secrets, any of which authenticates the app.
@@ -38,10 +28,12 @@ pub struct AppRegistration {
 /// A user who can sign in with the password grant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct User {
+pub(crate) struct User {
     pub upn: String,
     pub password: String,
+    /// Accepted in `users.json` to describe the user; tokens carry the UPN, not this.
     #[serde(default)]
+    #[allow(dead_code)]
     pub display_name: Option<String>,
     /// Delegated scopes consented for the user (default: every Machine.* scope).
     #[serde(default)]
@@ -59,16 +51,16 @@ pub struct User {
 
 impl User {
     /// The scopes the user holds.
-    pub fn scopes(&self) -> Vec<String> {
+    pub(crate) fn scopes(&self) -> Vec<String> {
         self.scopes
             .clone()
-            .unwrap_or_else(|| ALL_SCOPES.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_else(|| ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect())
     }
 }
 
 /// Every app registration and user the emulator knows.
 #[derive(Debug, Clone)]
-pub struct Directory {
+pub(crate) struct Directory {
     apps: Vec<AppRegistration>,
     users: Vec<User>,
 }
@@ -79,7 +71,7 @@ fn in_tenant(scope: Option<&str>, tenant: &str) -> bool {
 
 impl Directory {
     /// The built-ins, then `apps` and `users` (a fixture entry with a built-in's id replaces it).
-    pub fn new(apps: Vec<AppRegistration>, users: Vec<User>) -> Self {
+    pub(crate) fn new(apps: Vec<AppRegistration>, users: Vec<User>) -> Self {
         let mut all_apps = vec![Self::development_app()];
         all_apps.retain(|b| {
             !apps
@@ -97,25 +89,25 @@ impl Directory {
     }
 
     /// The development app: every tenant, every Machine.* role, a secret and a certificate.
-    pub fn development_app() -> AppRegistration {
-        let cert_start = DEV_APP_CLIENT_PEM
+    pub(crate) fn development_app() -> AppRegistration {
+        let cert_start = dev::APP_CLIENT_PEM
             .find("-----BEGIN CERTIFICATE-----")
             .unwrap_or(0);
         AppRegistration {
-            client_id: DEV_APP_ID.to_owned(),
-            display_name: DEV_APP_NAME.to_owned(),
-            secrets: vec![DEV_APP_SECRET.to_owned()],
-            certificates: vec![DEV_APP_CLIENT_PEM[cert_start..].to_owned()],
+            client_id: dev::APP_ID.to_owned(),
+            display_name: dev::APP_NAME.to_owned(),
+            secrets: vec![dev::APP_SECRET.to_owned()],
+            certificates: vec![dev::APP_CLIENT_PEM[cert_start..].to_owned()],
             roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
             tenant: None,
         }
     }
 
     /// The development user: every tenant, every scope, portal role and device group.
-    pub fn development_user() -> User {
+    pub(crate) fn development_user() -> User {
         User {
-            upn: DEV_USER_UPN.to_owned(),
-            password: DEV_USER_PASSWORD.to_owned(),
+            upn: dev::USER_UPN.to_owned(),
+            password: dev::USER_PASSWORD.to_owned(),
             display_name: Some("Development Analyst".to_owned()),
             scopes: None,
             portal_roles: None,
@@ -125,21 +117,22 @@ impl Directory {
     }
 
     /// The app `client_id` as registered in `tenant`.
-    pub fn app(&self, client_id: &str, tenant: &str) -> Option<&AppRegistration> {
+    pub(crate) fn app(&self, client_id: &str, tenant: &str) -> Option<&AppRegistration> {
         self.apps.iter().find(|a| {
             a.client_id.eq_ignore_ascii_case(client_id) && in_tenant(a.tenant.as_deref(), tenant)
         })
     }
 
     /// The user `upn` in `tenant`.
-    pub fn user(&self, upn: &str, tenant: &str) -> Option<&User> {
+    pub(crate) fn user(&self, upn: &str, tenant: &str) -> Option<&User> {
         self.users
             .iter()
             .find(|u| u.upn.eq_ignore_ascii_case(upn) && in_tenant(u.tenant.as_deref(), tenant))
     }
 
     /// How many app registrations and users there are.
-    pub fn counts(&self) -> (usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (usize, usize) {
         (self.apps.len(), self.users.len())
     }
 }

@@ -38,7 +38,7 @@ fn cached(body: Value) -> Response {
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub async fn openid_v2(
+pub(crate) async fn openid_v2(
     State(state): State<AppState>,
     Origin(origin): Origin,
     PathParam(tenant): PathParam,
@@ -47,7 +47,7 @@ pub async fn openid_v2(
 }
 
 /// `GET /{tenant}/.well-known/openid-configuration` (v1).
-pub async fn openid_v1(
+pub(crate) async fn openid_v1(
     State(state): State<AppState>,
     Origin(origin): Origin,
     PathParam(tenant): PathParam,
@@ -122,7 +122,7 @@ fn jwks(state: &AppState, issuer: Option<String>) -> Response {
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys`: v2 key sets carry the issuer.
-pub async fn keys_v2(
+pub(crate) async fn keys_v2(
     State(state): State<AppState>,
     PathParam(tenant): PathParam,
 ) -> Result<Response> {
@@ -136,7 +136,7 @@ pub async fn keys_v2(
 }
 
 /// `GET /{tenant}/discovery/keys` (v1; clients use `common`).
-pub async fn keys_v1(
+pub(crate) async fn keys_v1(
     State(state): State<AppState>,
     PathParam(tenant): PathParam,
 ) -> Result<Response> {
@@ -146,7 +146,7 @@ pub async fn keys_v1(
 
 /// `GET /common/userrealm/{username}?api-version=1.0`: MSAL's user-realm lookup before the
 /// password grant. Every emulated account is cloud-managed (no federation).
-pub async fn user_realm(PathParam(username): PathParam) -> Response {
+pub(crate) async fn user_realm(PathParam(username): PathParam) -> Response {
     let domain = username.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
     Json(json!({
         "ver": "1.0",
@@ -159,7 +159,7 @@ pub async fn user_realm(PathParam(username): PathParam) -> Response {
 }
 
 /// `GET /common/discovery/instance?api-version=1.1&authorization_endpoint=...` (MSAL).
-pub async fn instance(Origin(origin): Origin, RawQuery(raw): RawQuery) -> Response {
+pub(crate) async fn instance(Origin(origin): Origin, RawQuery(raw): RawQuery) -> Response {
     let q: HashMap<String, String> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();

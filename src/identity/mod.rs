@@ -3,9 +3,9 @@
 //! and azure-identity work against it with configuration changes only.
 
 mod client_auth;
-pub mod directory;
-pub mod discovery;
-pub mod token;
+pub(crate) mod directory;
+pub(crate) mod discovery;
+pub(crate) mod token;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,26 +14,7 @@ use axum::http::StatusCode;
 
 use crate::error::ApiError;
 
-pub use directory::{AppRegistration, Directory, User};
-
-/// Portal (RBAC) permissions a delegated user needs (spec §2, §5, §7).
-pub mod portal {
-    /// Reads.
-    pub const VIEW_DATA: &str = "View data";
-    /// Isolate, restrict, scan, quarantine, offboard, cancel.
-    pub const ACTIVE_REMEDIATION: &str = "Active remediation actions";
-    /// Investigation packages.
-    pub const ALERTS_INVESTIGATION: &str = "Alerts investigation";
-    /// Every portal permission a users fixture may grant.
-    pub const ALL: &[&str] = &[
-        VIEW_DATA,
-        ACTIVE_REMEDIATION,
-        ALERTS_INVESTIGATION,
-        "Live response basic",
-        "Live response advanced",
-        "Manage security settings",
-    ];
-}
+pub(crate) use directory::{AppRegistration, Directory, User};
 
 /// Builds Entra-shaped errors stamped with one request's emulator time.
 struct Ctx {
@@ -65,7 +46,7 @@ impl Ctx {
 }
 
 /// `YYYY-MM-DD HH:MM:SSZ`, as Entra writes error timestamps.
-pub fn entra_timestamp(t: OffsetDateTime) -> String {
+pub(crate) fn entra_timestamp(t: OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
     t.format(&fmt).unwrap_or_default()
 }
@@ -73,7 +54,7 @@ pub fn entra_timestamp(t: OffsetDateTime) -> String {
 /// The tenant id a path segment names: a GUID as is, a domain name mapped to a stable GUID
 /// (`contoso.onmicrosoft.com` always gives the same one), or `None` for `common`,
 /// `organizations` and `consumers`.
-pub fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<String>, ApiError> {
+pub(crate) fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<String>, ApiError> {
     let s = segment.to_ascii_lowercase();
     if matches!(s.as_str(), "common" | "organizations" | "consumers") {
         return Ok(None);
@@ -99,7 +80,7 @@ pub fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<String>, A
 }
 
 /// An Entra-shaped error.
-pub fn entra_error(
+pub(crate) fn entra_error(
     status: axum::http::StatusCode,
     error: &'static str,
     code: u32,

@@ -20,10 +20,14 @@ use super::{
     tenant_id, AppRegistration, Ctx,
 };
 use crate::{
-    auth::token::{self as jwt, TokenSpec, ACCEPTED_AUDIENCES, MDE_APP_ID},
+    auth::{
+        permissions::{ACCEPTED_AUDIENCES, MDE_APP_ID},
+        token::{self as jwt, TokenSpec},
+    },
+    config::TokenVersion,
     error::{ApiError, Result},
     routes::extract::PathParam,
-    state::{AppState, TokenVersion},
+    state::AppState,
 };
 
 /// Lifetime of issued tokens, as Entra reports it.
@@ -44,7 +48,7 @@ enum Version {
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
-pub async fn token_v2(
+pub(crate) async fn token_v2(
     State(state): State<AppState>,
     PathParam(tenant): PathParam,
     headers: HeaderMap,
@@ -54,7 +58,7 @@ pub async fn token_v2(
 }
 
 /// `POST /{tenant}/oauth2/token`.
-pub async fn token_v1(
+pub(crate) async fn token_v1(
     State(state): State<AppState>,
     PathParam(tenant): PathParam,
     headers: HeaderMap,

@@ -7,7 +7,7 @@ use super::Timestamp;
 
 /// `type` of a MachineAction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ActionType {
+pub(crate) enum ActionType {
     Isolate,
     Unisolate,
     RestrictCodeExecution,
@@ -21,7 +21,7 @@ pub enum ActionType {
 
 impl ActionType {
     /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Isolate => "Isolate",
             Self::Unisolate => "Unisolate",
@@ -38,7 +38,7 @@ impl ActionType {
 
 /// `status` of a MachineAction ("Cancelled" with double l, as on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ActionStatus {
+pub(crate) enum ActionStatus {
     Pending,
     InProgress,
     Succeeded,
@@ -49,7 +49,7 @@ pub enum ActionStatus {
 
 impl ActionStatus {
     /// Terminal statuses never change again.
-    pub fn is_terminal(self) -> bool {
+    pub(crate) fn is_terminal(self) -> bool {
         !matches!(self, Self::Pending | Self::InProgress)
     }
 }
@@ -57,7 +57,7 @@ impl ActionStatus {
 /// `relatedFileInfo` of a StopAndQuarantineFile action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RelatedFileInfo {
+pub(crate) struct RelatedFileInfo {
     pub file_identifier: String,
     pub file_identifier_type: String,
 }
@@ -65,7 +65,7 @@ pub struct RelatedFileInfo {
 /// The MachineAction entity exactly as the real service writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MachineAction {
+pub(crate) struct MachineAction {
     pub id: Uuid,
     #[serde(rename = "type")]
     pub action_type: ActionType,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 
 /// `healthStatus` values (spec §7.1).
-pub const HEALTH_STATUSES: &[&str] = &[
+pub(crate) const HEALTH_STATUSES: &[&str] = &[
     "Active",
     "Inactive",
     "ImpairedCommunication",
@@ -15,16 +15,16 @@ pub const HEALTH_STATUSES: &[&str] = &[
     "Unknown",
 ];
 /// `riskScore` values.
-pub const RISK_SCORES: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
+pub(crate) const RISK_SCORES: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
 /// `exposureLevel` values.
-pub const EXPOSURE_LEVELS: &[&str] = &["None", "Low", "Medium", "High"];
+pub(crate) const EXPOSURE_LEVELS: &[&str] = &["None", "Low", "Medium", "High"];
 /// `deviceValue` values.
-pub const DEVICE_VALUES: &[&str] = &["Normal", "Low", "High"];
+pub(crate) const DEVICE_VALUES: &[&str] = &["Normal", "Low", "High"];
 
 /// One entry of `ipAddresses`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IpAddress {
+pub(crate) struct IpAddress {
     pub ip_address: String,
     #[serde(default)]
     pub mac_address: Option<String>,
@@ -54,7 +54,7 @@ fn default_onboarding() -> String {
 /// freshly onboarded device, so fixtures only spell out what matters to them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Machine {
+pub(crate) struct Machine {
     pub id: String,
     #[serde(default)]
     pub merged_into_machine_id: Option<String>,

@@ -6,9 +6,7 @@ mod machine;
 mod odata;
 mod timestamp;
 
-pub use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
-pub use machine::{
-    IpAddress, Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES,
-};
-pub use odata::{Collection, Entity, OData};
-pub use timestamp::Timestamp;
+pub(crate) use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
+pub(crate) use machine::{Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES};
+pub(crate) use odata::{Collection, Entity, OData};
+pub(crate) use timestamp::Timestamp;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// A single entity: `{"@odata.context": ".../$metadata#Set/$entity", ...properties}`.
 #[derive(Debug, Serialize)]
-pub struct Entity<T> {
+pub(crate) struct Entity<T> {
     #[serde(rename = "@odata.context")]
     pub context: String,
     #[serde(flatten)]
@@ -18,7 +18,7 @@ pub struct Entity<T> {
 
 /// A collection: `{"@odata.context", ["@odata.count"], "value", ["@odata.nextLink"]}`.
 #[derive(Debug, Serialize)]
-pub struct Collection<T> {
+pub(crate) struct Collection<T> {
     #[serde(rename = "@odata.context")]
     pub context: String,
     #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
@@ -30,7 +30,7 @@ pub struct Collection<T> {
 
 /// A success response with Defender's OData content type and `OData-Version: 4.0`.
 #[derive(Debug)]
-pub struct OData<T>(pub StatusCode, pub T);
+pub(crate) struct OData<T>(pub StatusCode, pub T);
 
 const ODATA_CONTENT_TYPE: &str =
     "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8";

@@ -7,11 +7,11 @@ use time::{format_description::well_known::Rfc3339, macros::format_description, 
 
 /// A UTC instant serialized with exactly 7 fractional digits and a `Z` suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(pub OffsetDateTime);
+pub(crate) struct Timestamp(pub OffsetDateTime);
 
 impl Timestamp {
     /// Parses RFC 3339 (any number of fractional digits, any offset), normalised to UTC.
-    pub fn parse(s: &str) -> Result<Self, time::error::Parse> {
+    pub(crate) fn parse(s: &str) -> Result<Self, time::error::Parse> {
         OffsetDateTime::parse(s, &Rfc3339).map(|t| Self(t.to_offset(time::UtcOffset::UTC)))
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::filter::{AnyCond, Expr, Func, Lit, Op};
 
 /// Whether `row` (an entity as serialized) satisfies `e`.
-pub fn matches(e: &Expr, row: &Value) -> bool {
+pub(crate) fn matches(e: &Expr, row: &Value) -> bool {
     match e {
         Expr::Or(a, b) => matches(a, row) || matches(b, row),
         Expr::And(a, b) => matches(a, row) && matches(b, row),

@@ -24,7 +24,7 @@ use crate::model::Timestamp;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Eq,
     Ne,
     Gt,
@@ -82,7 +82,7 @@ impl Op {
 
 /// A typed literal, normalised for comparison with wire values.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lit {
+pub(crate) enum Lit {
     Null,
     Bool(bool),
     Int(i64),
@@ -94,7 +94,7 @@ pub enum Lit {
 
 /// String functions usable as a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Func {
+pub(crate) enum Func {
     StartsWith,
     EndsWith,
     Contains,
@@ -102,7 +102,7 @@ pub enum Func {
 
 /// A checked filter expression.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     Or(Box<Expr>, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
@@ -129,13 +129,13 @@ pub enum Expr {
 
 /// The condition inside `any(...)`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AnyCond {
+pub(crate) enum AnyCond {
     Cmp(Op, Lit),
     Call(Func, String),
 }
 
 /// Parses and type-checks `input` against `set`.
-pub fn parse(input: &str, set: &'static EntitySet) -> Result<Expr, String> {
+pub(crate) fn parse(input: &str, set: &'static EntitySet) -> Result<Expr, String> {
     let toks = lex(input)?;
     if toks.is_empty() {
         return Err("the $filter expression is empty".into());

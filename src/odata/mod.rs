@@ -6,10 +6,10 @@
 //! their types, and which may be filtered.
 
 mod eval;
-pub mod filter;
+pub(crate) mod filter;
 mod lex;
 
-pub use eval::matches;
+pub(crate) use eval::matches;
 
 use std::cmp::Ordering;
 
@@ -21,11 +21,11 @@ use crate::{
 };
 
 /// Most rows a page or `$top` may hold (spec: "Maximum page size is 10,000").
-pub const MAX_TOP: usize = 10_000;
+pub(crate) const MAX_TOP: usize = 10_000;
 
 /// A property's type, as far as filtering needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Str,
     /// A string restricted to these values (empty: any).
     Enum(&'static [&'static str]),
@@ -52,7 +52,7 @@ impl Kind {
 
 /// One property of an entity type.
 #[derive(Debug)]
-pub struct Field {
+pub(crate) struct Field {
     pub name: &'static str,
     pub kind: Kind,
     pub filterable: bool,
@@ -60,7 +60,7 @@ pub struct Field {
 
 /// An entity set: its name in `@odata.context`, its type name in messages, its properties.
 #[derive(Debug)]
-pub struct EntitySet {
+pub(crate) struct EntitySet {
     pub name: &'static str,
     pub type_name: &'static str,
     pub fields: &'static [Field],
@@ -68,7 +68,7 @@ pub struct EntitySet {
 
 impl EntitySet {
     /// The property `name`, or an error naming the entity type (with a hint on a case slip).
-    pub fn field(&self, name: &str) -> Result<&Field, String> {
+    pub(crate) fn field(&self, name: &str) -> Result<&Field, String> {
         if let Some(f) = self.fields.iter().find(|f| f.name == name) {
             return Ok(f);
         }
@@ -119,7 +119,7 @@ const ACTION_STATUSES: &[&str] = &[
 ];
 
 /// `MachineActions` (spec §4.1; filterable per §5.2).
-pub static MACHINE_ACTIONS: EntitySet = EntitySet {
+pub(crate) static MACHINE_ACTIONS: EntitySet = EntitySet {
     name: "MachineActions",
     type_name: "MachineAction",
     fields: &[
@@ -147,7 +147,7 @@ pub static MACHINE_ACTIONS: EntitySet = EntitySet {
 };
 
 /// `Machines` (spec §7.1; filterable per §7.3).
-pub static MACHINES: EntitySet = EntitySet {
+pub(crate) static MACHINES: EntitySet = EntitySet {
     name: "Machines",
     type_name: "Machine",
     fields: &[
@@ -204,7 +204,7 @@ const NOT_SUPPORTED: &[&str] = &[
 
 /// Parsed query options of one collection request.
 #[derive(Debug, Default)]
-pub struct Query {
+pub(crate) struct Query {
     pub filter: Option<filter::Expr>,
     pub orderby: Vec<(&'static str, bool)>,
     pub top: Option<usize>,
@@ -218,7 +218,7 @@ fn odata_error(message: impl Into<String>) -> ApiError {
 }
 
 /// Parses the raw query string of a request on `set`.
-pub fn parse(raw: Option<&str>, set: &'static EntitySet) -> Result<Query, ApiError> {
+pub(crate) fn parse(raw: Option<&str>, set: &'static EntitySet) -> Result<Query, ApiError> {
     let mut q = Query::default();
     let Some(raw) = raw else {
         return Ok(q);
@@ -320,7 +320,7 @@ fn parse_select(value: &str, set: &'static EntitySet) -> Result<Vec<&'static str
 
 /// One page of a collection.
 #[derive(Debug)]
-pub struct Page {
+pub(crate) struct Page {
     pub value: Vec<Value>,
     pub count: Option<usize>,
     /// `$skip` of the next page, when the server cut the page short.
@@ -329,7 +329,7 @@ pub struct Page {
 
 /// Filters, sorts, counts and pages `rows`. Without `$top`, a page holds `page_size` rows and
 /// says where the next starts; with `$top`, it holds at most `$top` and never a next link.
-pub fn apply(q: &Query, rows: Vec<Value>, page_size: usize) -> Page {
+pub(crate) fn apply(q: &Query, rows: Vec<Value>, page_size: usize) -> Page {
     let mut rows: Vec<Value> = match &q.filter {
         Some(e) => rows.into_iter().filter(|r| matches(e, r)).collect(),
         None => rows,
@@ -402,7 +402,7 @@ fn project(row: Value, select: Option<&[&str]>) -> Value {
 }
 
 /// The raw query with `$skip` replaced by `skip`: the query part of an `@odata.nextLink`.
-pub fn next_link_query(raw: Option<&str>, skip: usize) -> String {
+pub(crate) fn next_link_query(raw: Option<&str>, skip: usize) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         if !k.eq_ignore_ascii_case("$skip") {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::extract::{JsonBody, PathParam};
 use crate::{
-    auth::token::DEV_TENANT_ID,
+    auth::permissions::dev,
     error::{ApiError, Code, Result},
     model::Timestamp,
     model::{ActionStatus, ActionType},
@@ -113,7 +113,7 @@ async fn machine_state(
     let q = params(q)?;
     let tenant = state
         .store
-        .tenant(q.get("tenant").map_or(DEV_TENANT_ID, String::as_str));
+        .tenant(q.get("tenant").map_or(dev::TENANT_ID, String::as_str));
     let key = tenant.resolve(&id, &Default::default())?;
     let view = tenant
         .view(&key, state.clock.now())
@@ -183,7 +183,7 @@ async fn set_rate_limits(
 }
 
 fn tenant_of(q: &HashMap<String, String>) -> &str {
-    q.get("tenant").map_or(DEV_TENANT_ID, String::as_str)
+    q.get("tenant").map_or(dev::TENANT_ID, String::as_str)
 }
 
 /// `PATCH /_mock/machines/{id}/simulation[?tenant=T]` with any of `online`,

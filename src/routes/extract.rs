@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// Largest accepted body (emulator-decisions: over 1 MiB → 413).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -33,7 +33,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// A route's `{param}`s (one `String` by default, or a tuple); undecodable input is a Defender
 /// 400, not axum's plain text.
 #[derive(Debug, Clone)]
-pub struct PathParam<T = String>(pub T);
+pub(crate) struct PathParam<T = String>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
     type Rejection = ApiError;
@@ -53,16 +53,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
 
 /// `{scheme}://{host}/api` as the client called it (any Host is served).
 #[derive(Debug, Clone)]
-pub struct ServiceRoot(pub String);
+pub(crate) struct ServiceRoot(pub String);
 
 impl ServiceRoot {
     /// `{scheme}://{host}` without the `/api`.
-    pub fn origin(&self) -> &str {
+    pub(crate) fn origin(&self) -> &str {
         self.0.trim_end_matches("/api")
     }
 
     /// `@odata.context` for `fragment`, e.g. `MachineActions/$entity`.
-    pub fn context(&self, fragment: &str) -> String {
+    pub(crate) fn context(&self, fragment: &str) -> String {
         format!("{}/$metadata#{fragment}", self.0)
     }
 }
@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for ServiceRoot {
 
 /// `{scheme}://{host}` as the client called it: the base of discovery documents.
 #[derive(Debug, Clone)]
-pub struct Origin(pub String);
+pub(crate) struct Origin(pub String);
 
 impl FromRequestParts<AppState> for Origin {
     type Rejection = ApiError;
@@ -97,7 +97,7 @@ impl FromRequestParts<AppState> for Origin {
 
 /// A request body that should be a JSON object.
 #[derive(Debug)]
-pub struct JsonBody {
+pub(crate) struct JsonBody {
     is_json: bool,
     bytes: Bytes,
 }
@@ -131,12 +131,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 impl JsonBody {
     /// True when no body (or only white space) was sent.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bytes.iter().all(u8::is_ascii_whitespace)
     }
 
     /// The body as a JSON object, or 400 `InvalidRequestBody` saying why not.
-    pub fn object(&self) -> Result<Map<String, Value>, ApiError> {
+    pub(crate) fn object(&self) -> Result<Map<String, Value>, ApiError> {
         if self.is_empty() {
             return Err(ApiError::invalid_body("Request body is missing"));
         }
@@ -156,7 +156,7 @@ impl JsonBody {
 }
 
 /// A required string parameter; keys are case-sensitive (`comment` is not `Comment`).
-pub fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
+pub(crate) fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Err(ApiError::missing_parameter(key)),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -168,7 +168,7 @@ pub fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, Ap
 
 /// An optional enum parameter: its canonical spelling (values match case-insensitively, as
 /// ASP.NET's enum binding does), `default` when absent, 400 `InvalidInput` outside `allowed`.
-pub fn optional_enum(
+pub(crate) fn optional_enum(
     obj: &Map<String, Value>,
     key: &str,
     allowed: &[&'static str],

@@ -3,7 +3,7 @@
 
 mod actions;
 mod admin;
-pub mod extract;
+pub(crate) mod extract;
 mod machineactions;
 mod machines;
 
@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use self::extract::ServiceRoot;
 use crate::{
-    auth::{self, Access},
+    auth::{permissions, Access},
     error::{ApiError, Code},
     model::{Collection, OData},
     odata::{self, EntitySet, Query},
@@ -31,7 +31,7 @@ use crate::{
 
 /// One API endpoint: method, route template (after normalisation), who may call it, its
 /// documented rate limit, and its handler.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
@@ -47,109 +47,109 @@ impl std::fmt::Debug for Endpoint {
 
 /// Every `/api` endpoint. The router is built from this table, so no route can exist without
 /// its access rule.
-pub static ENDPOINTS: &[Endpoint] = &[
+pub(crate) static ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/isolate",
-        access: auth::ISOLATE,
+        access: permissions::ISOLATE,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::isolate),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/unisolate",
-        access: auth::ISOLATE,
+        access: permissions::ISOLATE,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::unisolate),
     },
     Endpoint {
         method: "GET",
         path: "/api/machines/{id}",
-        access: auth::READ,
+        access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machines::get_machine),
     },
     Endpoint {
         method: "GET",
         path: "/api/machineactions/{id}",
-        access: auth::READ,
+        access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machineactions::get_action),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/restrictcodeexecution",
-        access: auth::RESTRICT,
+        access: permissions::RESTRICT,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::restrict_code_execution),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/unrestrictcodeexecution",
-        access: auth::RESTRICT,
+        access: permissions::RESTRICT,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::unrestrict_code_execution),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/runantivirusscan",
-        access: auth::SCAN,
+        access: permissions::SCAN,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::run_antivirus_scan),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/collectinvestigationpackage",
-        access: auth::COLLECT,
+        access: permissions::COLLECT,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::collect_investigation_package),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/offboard",
-        access: auth::OFFBOARD,
+        access: permissions::OFFBOARD,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::offboard),
     },
     Endpoint {
         method: "POST",
         path: "/api/machines/{id}/stopandquarantinefile",
-        access: auth::QUARANTINE,
+        access: permissions::QUARANTINE,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::stop_and_quarantine_file),
     },
     Endpoint {
         method: "GET",
         path: "/api/machines",
-        access: auth::READ,
+        access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machines::list_machines),
     },
     Endpoint {
         method: "GET",
         path: "/api/machineactions",
-        access: auth::READ,
+        access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machineactions::list_actions),
     },
     Endpoint {
         method: "POST",
         path: "/api/machineactions/{id}/cancel",
-        access: auth::CANCEL,
+        access: permissions::CANCEL,
         limit: throttle::DOCUMENTED,
         handler: || post(machineactions::cancel_action),
     },
     Endpoint {
         method: "GET",
         path: "/api/machineactions/{id}/getpackageuri",
-        access: auth::PACKAGE,
+        access: permissions::PACKAGE,
         limit: throttle::PACKAGE_URI,
         handler: || get(machineactions::get_package_uri),
     },
 ];
 
 /// The API router (guarded) merged with the control plane, with the JSON 404 fallback.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let api = ENDPOINTS
         .iter()
         .fold(Router::new(), |r, e| r.route(e.path, (e.handler)()));
@@ -282,7 +282,7 @@ const ROUTE_WORDS: &[&str] = &[
 
 /// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;
 /// ids and names keep their case. Paths outside `/api` are left alone.
-pub fn normalize(mut req: Request) -> Request {
+pub(crate) fn normalize(mut req: Request) -> Request {
     let Some(path) = canonical_api_path(req.uri().path()) else {
         return req;
     };

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use crate::model::ActionStatus;
 
 /// How long an offline device's actions stay `Pending` before they end `TimeOut` (spec §2).
-pub const OFFLINE_TIMEOUT: Duration = Duration::days(3);
+pub(crate) const OFFLINE_TIMEOUT: Duration = Duration::days(3);
 
 /// What the device does with an action once it has picked it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -51,7 +51,7 @@ impl Default for Simulation {
 /// Per-machine overrides as written in a fixture's `simulation` object.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SimulationOverride {
+pub(crate) struct SimulationOverride {
     pub online: Option<bool>,
     pub pickup_delay_seconds: Option<u64>,
     pub completion_delay_seconds: Option<u64>,
@@ -61,7 +61,7 @@ pub struct SimulationOverride {
 
 impl SimulationOverride {
     /// The defaults with this override's fields applied.
-    pub fn apply(&self, defaults: Simulation) -> Simulation {
+    pub(crate) fn apply(&self, defaults: Simulation) -> Simulation {
         Simulation {
             online: self.online.unwrap_or(defaults.online),
             pickup_delay_seconds: self
@@ -78,7 +78,7 @@ impl SimulationOverride {
 
 /// The transitions an action will go through, fixed at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// When the device picks the action up (`Pending` → `InProgress`); `None` = never.
     pub pickup_at: Option<OffsetDateTime>,
     /// When it ends, and how; `None` = never (stuck).
@@ -87,7 +87,7 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for an action created at `created` on a device behaving as `sim`.
-    pub fn new(created: OffsetDateTime, sim: &Simulation) -> Self {
+    pub(crate) fn new(created: OffsetDateTime, sim: &Simulation) -> Self {
         if !sim.online {
             return Self {
                 pickup_at: None,
@@ -113,7 +113,7 @@ impl Plan {
     }
 
     /// Transitions due at or before `now` that `current` has not made yet, in time order.
-    pub fn due(
+    pub(crate) fn due(
         &self,
         current: ActionStatus,
         now: OffsetDateTime,

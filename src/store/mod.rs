@@ -2,7 +2,7 @@
 //! clones back, and no guard ever leaves a method (so none can be held across an `.await`).
 
 mod lifecycle;
-pub mod rules;
+pub(crate) mod rules;
 mod tenant;
 
 use std::{
@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Machine;
 
-pub use lifecycle::{Outcome, Plan, Simulation, SimulationOverride, OFFLINE_TIMEOUT};
-pub use tenant::{MachineView, NewAction, Submitted, Tenant};
+pub(crate) use lifecycle::SimulationOverride;
+pub use lifecycle::{Outcome, Simulation};
+pub(crate) use tenant::{NewAction, Tenant};
 
 /// What a second action of a conflict group gets while one is in flight (emulator-decisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -50,7 +51,7 @@ impl Default for StoreOptions {
 
 /// One machine of the fixture fleet: the wire entity plus the emulator-only state around it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FleetMachine {
+pub(crate) struct FleetMachine {
     pub machine: Machine,
     /// `Some(scope)` when the machine starts isolated (`Full`, `Selective`, `UnManagedDevice`).
     pub isolation: Option<String>,
@@ -61,7 +62,7 @@ pub struct FleetMachine {
 
 /// The fixture fleet, shared read-only by every tenant: sorted by id, with an id index.
 #[derive(Debug)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     machines: Vec<FleetMachine>,
     index: HashMap<String, usize>,
 }
@@ -78,19 +79,19 @@ impl Fleet {
     }
 
     /// The machine with id `id` (lower case).
-    pub fn get(&self, id: &str) -> Option<&FleetMachine> {
+    pub(crate) fn get(&self, id: &str) -> Option<&FleetMachine> {
         self.index.get(id).map(|i| &self.machines[*i])
     }
 
     /// Every machine, in id order.
-    pub fn iter(&self) -> impl Iterator<Item = &FleetMachine> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &FleetMachine> {
         self.machines.iter()
     }
 }
 
 /// Which machines a caller can see: all of them, or those of its device groups (`rbacGroupName`).
 #[derive(Debug, Clone, Default)]
-pub enum Visibility {
+pub(crate) enum Visibility {
     #[default]
     All,
     Groups(Arc<HashSet<String>>),
@@ -98,7 +99,7 @@ pub enum Visibility {
 
 impl Visibility {
     /// Whether a caller with this visibility sees `m`.
-    pub fn sees(&self, m: &Machine) -> bool {
+    pub(crate) fn sees(&self, m: &Machine) -> bool {
         match self {
             Visibility::All => true,
             Visibility::Groups(groups) => m
@@ -113,7 +114,7 @@ impl Visibility {
 /// copies a machine only when it first changes it (an action, a simulation change), so a fresh
 /// tenant costs almost nothing and test suites can use one per test.
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     tenants: DashMap<String, Arc<Tenant>>,
     fleet: Arc<Fleet>,
     options: StoreOptions,
@@ -121,7 +122,7 @@ pub struct Store {
 
 impl Store {
     /// A store whose tenants each start from `fleet`.
-    pub fn new(fleet: Vec<FleetMachine>, options: StoreOptions) -> Self {
+    pub(crate) fn new(fleet: Vec<FleetMachine>, options: StoreOptions) -> Self {
         Self {
             tenants: DashMap::new(),
             fleet: Arc::new(Fleet::new(fleet)),
@@ -130,7 +131,7 @@ impl Store {
     }
 
     /// The tenant `tid` (case-insensitive), created from the fleet on first use.
-    pub fn tenant(&self, tid: &str) -> Arc<Tenant> {
+    pub(crate) fn tenant(&self, tid: &str) -> Arc<Tenant> {
         let key = tid.to_ascii_lowercase();
         if let Some(t) = self.tenants.get(&key) {
             return Arc::clone(&t);
@@ -142,18 +143,18 @@ impl Store {
         Arc::clone(&t)
     }
 
+    /// How many machines the fixture fleet has.
+    pub(crate) fn fleet_len(&self) -> usize {
+        self.fleet.machines.len()
+    }
+
     /// Forgets a tenant's state; its next request starts again from the fleet. True if it existed.
-    pub fn reset(&self, tid: &str) -> bool {
+    pub(crate) fn reset(&self, tid: &str) -> bool {
         self.tenants.remove(&tid.to_ascii_lowercase()).is_some()
     }
 
     /// Forgets every tenant's state.
-    pub fn reset_all(&self) {
+    pub(crate) fn reset_all(&self) {
         self.tenants.clear();
-    }
-
-    /// The server-wide options.
-    pub fn options(&self) -> StoreOptions {
-        self.options
     }
 }

@@ -8,7 +8,7 @@ use crate::{
 
 /// Actions of one group may not be in flight together on one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ConflictGroup {
+pub(crate) enum ConflictGroup {
     Isolation,
     Restriction,
     Scan,
@@ -20,7 +20,7 @@ pub enum ConflictGroup {
 }
 
 /// The conflict group of an action (`sha1` for StopAndQuarantineFile).
-pub fn conflict_group(kind: ActionType, sha1: Option<&str>) -> ConflictGroup {
+pub(crate) fn conflict_group(kind: ActionType, sha1: Option<&str>) -> ConflictGroup {
     match kind {
         ActionType::Isolate | ActionType::Unisolate => ConflictGroup::Isolation,
         ActionType::RestrictCodeExecution | ActionType::UnrestrictCodeExecution => {
@@ -135,7 +135,7 @@ fn win10_at_least(build: Option<i64>, min: i64) -> bool {
 }
 
 /// Whether `m` supports `kind` with isolation `scope` (spec §2, §6).
-pub fn supports(m: &Machine, kind: ActionType, scope: Option<&str>) -> bool {
+pub(crate) fn supports(m: &Machine, kind: ActionType, scope: Option<&str>) -> bool {
     let f = family(m);
     match kind {
         ActionType::Isolate if scope == Some("UnManagedDevice") => true,
@@ -178,7 +178,11 @@ pub fn supports(m: &Machine, kind: ActionType, scope: Option<&str>) -> bool {
 }
 
 /// 400 `OsPlatformNotSupported` unless `m` supports the action.
-pub fn check_supported(m: &Machine, kind: ActionType, scope: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn check_supported(
+    m: &Machine,
+    kind: ActionType,
+    scope: Option<&str>,
+) -> Result<(), ApiError> {
     if supports(m, kind, scope) {
         return Ok(());
     }

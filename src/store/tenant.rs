@@ -47,7 +47,7 @@ struct ActionRecord {
 
 /// What a client asked for, validated by the route.
 #[derive(Debug, Clone)]
-pub struct NewAction {
+pub(crate) struct NewAction {
     pub action_type: ActionType,
     pub comment: String,
     pub requestor: String,
@@ -59,14 +59,14 @@ pub struct NewAction {
 
 /// The result of a submit: a new action, or the one already in flight (`return-existing`).
 #[derive(Debug, Clone)]
-pub enum Submitted {
+pub(crate) enum Submitted {
     Created(MachineAction),
     Existing(MachineAction),
 }
 
 impl Submitted {
     /// The action either way.
-    pub fn into_action(self) -> MachineAction {
+    pub(crate) fn into_action(self) -> MachineAction {
         match self {
             Submitted::Created(a) | Submitted::Existing(a) => a,
         }
@@ -76,7 +76,7 @@ impl Submitted {
 /// The emulator-side view of a machine, for `GET /_mock/machines/{id}`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MachineView {
+pub(crate) struct MachineView {
     pub machine: Machine,
     pub isolated: bool,
     pub isolation_scope: Option<String>,
@@ -91,7 +91,7 @@ const TENANT_SHARDS: usize = 4;
 
 /// One tenant's state.
 #[derive(Debug)]
-pub struct Tenant {
+pub(crate) struct Tenant {
     /// The shared fixture fleet: what every machine looks like until this tenant changes it.
     fleet: Arc<Fleet>,
     /// This tenant's copies of the machines it has changed; the others are read from `fleet`.
@@ -144,7 +144,7 @@ impl Tenant {
     }
 
     /// The duplicate policy in force for this tenant.
-    pub fn duplicate_policy(&self) -> DuplicatePolicy {
+    pub(crate) fn duplicate_policy(&self) -> DuplicatePolicy {
         let guard = self
             .policy_override
             .lock()
@@ -153,7 +153,7 @@ impl Tenant {
     }
 
     /// Overrides (or with `None` restores) the server-wide duplicate policy for this tenant.
-    pub fn set_duplicate_policy(&self, policy: Option<DuplicatePolicy>) {
+    pub(crate) fn set_duplicate_policy(&self, policy: Option<DuplicatePolicy>) {
         *self
             .policy_override
             .lock()
@@ -162,7 +162,7 @@ impl Tenant {
 
     /// The key of the machine `id_or_name` names: its id (any case), else its computer name (full
     /// DNS name or first label, any case; the most recently seen one when several match).
-    pub fn resolve(&self, id_or_name: &str, vis: &Visibility) -> Result<String, ApiError> {
+    pub(crate) fn resolve(&self, id_or_name: &str, vis: &Visibility) -> Result<String, ApiError> {
         // Ids, names and device groups never change, so the shared fleet answers for every tenant.
         let lc = id_or_name.to_ascii_lowercase();
         if let Some(f) = self.fleet.get(&lc) {
@@ -188,7 +188,7 @@ impl Tenant {
     }
 
     /// The machine `key` as of `now`.
-    pub fn machine(&self, key: &str, now: OffsetDateTime) -> Option<Machine> {
+    pub(crate) fn machine(&self, key: &str, now: OffsetDateTime) -> Option<Machine> {
         if let Some(mut m) = self.machines.get_mut(key) {
             settle(&mut m, &self.actions, now);
             return Some(m.machine.clone());
@@ -198,7 +198,7 @@ impl Tenant {
     }
 
     /// Every machine the caller sees, as of `now`, in fleet id order.
-    pub fn machines(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<Machine> {
+    pub(crate) fn machines(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<Machine> {
         self.fleet
             .iter()
             .filter(|f| vis.sees(&f.machine))
@@ -207,7 +207,7 @@ impl Tenant {
     }
 
     /// The emulator-side view of machine `key` as of `now`.
-    pub fn view(&self, key: &str, now: OffsetDateTime) -> Option<MachineView> {
+    pub(crate) fn view(&self, key: &str, now: OffsetDateTime) -> Option<MachineView> {
         let of = |m: &MachineState| MachineView {
             machine: m.machine.clone(),
             isolated: m.isolation.is_some(),
@@ -228,7 +228,7 @@ impl Tenant {
     /// Changes machine `key`'s device behaviour. Actions not yet picked up are re-planned: a
     /// device coming online picks them up after its pickup delay from `now`; one going offline
     /// leaves them to time out three days after their creation.
-    pub fn set_simulation(
+    pub(crate) fn set_simulation(
         &self,
         key: &str,
         change: SimulationOverride,
@@ -259,7 +259,7 @@ impl Tenant {
     }
 
     /// Every action on machines the caller sees, as of `now`, in creation order.
-    pub fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
+    pub(crate) fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
         // Actions exist only on machines this tenant has its own copy of.
         let keys: Vec<String> = self.machines.iter().map(|e| e.key().clone()).collect();
         let mut visible = std::collections::HashSet::new();
@@ -282,7 +282,7 @@ impl Tenant {
     }
 
     /// Cancels action `id` (spec §5.3): 404 if unknown or invisible, 400 if already terminal.
-    pub fn cancel(
+    pub(crate) fn cancel(
         &self,
         id: Uuid,
         vis: &Visibility,
@@ -326,7 +326,7 @@ impl Tenant {
     }
 
     /// Creates an action on machine `key`, atomically with the duplicate check.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         key: &str,
         new: NewAction,
@@ -410,7 +410,12 @@ impl Tenant {
     }
 
     /// The action `id` as of `now`, if the caller sees its machine.
-    pub fn action(&self, id: Uuid, vis: &Visibility, now: OffsetDateTime) -> Option<MachineAction> {
+    pub(crate) fn action(
+        &self,
+        id: Uuid,
+        vis: &Visibility,
+        now: OffsetDateTime,
+    ) -> Option<MachineAction> {
         let machine_id = self.actions.get(&id)?.wire.machine_id.clone();
         // The action guard is dropped above: settling takes the machine entry first (lock order).
         let visible = {

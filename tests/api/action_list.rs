@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use defender_mock::auth::TokenSpec;
+use defender_mock::TokenSpec;
 
 use crate::helpers::*;
 

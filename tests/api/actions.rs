@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use defender_mock::store::{DuplicatePolicy, SimulationOverride, StoreOptions};
+use defender_mock::{DuplicatePolicy, StoreOptions};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -174,11 +174,8 @@ async fn unsupported_os_is_os_platform_not_supported() {
 #[tokio::test]
 async fn an_outdated_sensor_is_client_version_not_supported() {
     let mut fleet = fleet();
-    fleet[0].simulation = SimulationOverride {
-        sensor_outdated: Some(true),
-        ..Default::default()
-    };
-    let id = fleet[0].machine.id.clone();
+    fleet[0]["simulation"] = json!({"sensorOutdated": true});
+    let id = fleet[0]["id"].as_str().unwrap().to_owned();
     let app = spawn_with(StoreOptions::default(), fleet).await;
     let r = app.act(&app.admin_token(), &id, "isolate", json!({})).await;
     assert_error(r, 400, "ClientVersionNotSupported").await;

@@ -1,7 +1,7 @@
 //! Bearer tokens: 401 for every way a token can be bad, 403 for audience and permissions, the
 //! emulator clock deciding expiry, delegated callers.
 
-use defender_mock::auth::{token, TokenSpec};
+use defender_mock::{mint, Keys, TokenSpec};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -21,23 +21,18 @@ async fn unisolate_with(app: &TestApp, auth: Option<&str>) -> reqwest::Response 
 #[tokio::test]
 async fn missing_malformed_and_foreign_tokens_are_401_with_www_authenticate() {
     let app = spawn_app().await;
-    let other_key =
-        defender_mock::auth::Keys::from_pem(include_str!("../fixtures/other-signing-key.pem"))
-            .unwrap();
-    let foreign = token::mint(
+    let other_key = Keys::from_pem(include_str!("../fixtures/other-signing-key.pem")).unwrap();
+    let foreign = mint(
         &other_key,
         &TokenSpec {
-            now: app.state.clock.now(),
+            now: app.emulator.now(),
             ..TokenSpec::default()
         },
     )
     .unwrap();
-    let mut bad_iss = token::claims_for(&TokenSpec {
-        now: app.state.clock.now(),
-        ..TokenSpec::default()
+    let bad_iss = resign(&app.admin_token(), |claims| {
+        claims["iss"] = "https://login.example.com/tenant/".into();
     });
-    bad_iss.iss = "https://login.example.com/tenant/".into();
-    let bad_iss = token::sign(app.state.auth.keys(), &bad_iss).unwrap();
     let cases = [
         None,
         Some("Bearer".to_owned()),
@@ -75,9 +70,9 @@ async fn a_token_expires_on_the_emulator_clock() {
 #[tokio::test]
 async fn a_not_yet_valid_token_becomes_valid_when_the_clock_reaches_nbf() {
     let app = spawn_app().await;
-    let future = app.state.clock.now() + time::Duration::hours(1);
-    let t = token::mint(
-        app.state.auth.keys(),
+    let future = app.emulator.now() + time::Duration::hours(1);
+    let t = mint(
+        &Keys::development(),
         &TokenSpec {
             roles: vec!["Machine.Isolate".into()],
             now: future,

@@ -4,94 +4,76 @@
 use std::sync::LazyLock;
 
 use defender_mock::{
-    auth::{token, Keys, TokenSpec},
-    clock::ClockMode,
-    fixtures, startup,
-    state::{AppState, Config},
-    store::{FleetMachine, StoreOptions},
+    Application, Config, Emulator, Fleet, StoreOptions, TokenSpec, DEFAULT_MACHINES,
 };
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::sync::oneshot;
 
 pub const DOC_BODY: &str = r#"{ "Comment": "Unisolate machine since it was clean and validated" }"#;
 
 const LONG_TTL: i64 = 30 * 86_400;
 
-static FLEET: LazyLock<Vec<FleetMachine>> =
-    LazyLock::new(|| fixtures::default_fleet().expect("embedded fleet"));
+static FLEET: LazyLock<Vec<Value>> =
+    LazyLock::new(|| serde_json::from_str(DEFAULT_MACHINES).expect("embedded fleet"));
 
 /// The id of the fixture machine whose DNS name starts with `name`.
 pub fn machine_id(name: &str) -> String {
     FLEET
         .iter()
-        .find(|f| f.machine.computer_dns_name.starts_with(name))
-        .unwrap_or_else(|| panic!("no fixture machine {name}"))
-        .machine
-        .id
-        .clone()
+        .find(|m| m["computerDnsName"].as_str().unwrap().starts_with(name))
+        .unwrap_or_else(|| panic!("no fixture machine {name}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
-pub fn fleet() -> Vec<FleetMachine> {
+/// The embedded fleet as JSON, for tests that edit a machine before starting a server.
+pub fn fleet() -> Vec<Value> {
     FLEET.clone()
 }
 
 /// A running emulator.
 pub struct TestApp {
     pub url: String,
-    pub state: AppState,
+    pub emulator: Emulator,
     pub client: Client,
     _stop: oneshot::Sender<()>,
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_with(StoreOptions::default(), fleet()).await
+    spawn_config(Config::for_tests(), fleet()).await
 }
 
-pub async fn spawn_with(options: StoreOptions, fleet: Vec<FleetMachine>) -> TestApp {
+pub async fn spawn_with(options: StoreOptions, fleet: Vec<Value>) -> TestApp {
     spawn_config(
         Config {
             store: options,
-            ..Config::default()
+            ..Config::for_tests()
         },
         fleet,
     )
     .await
 }
 
-/// A server with `config` (always on a frozen clock: tests move time explicitly).
-pub async fn spawn_config(config: Config, fleet: Vec<FleetMachine>) -> TestApp {
+/// A server with `config` over `fleet` (always on a frozen clock: tests move time explicitly).
+pub async fn spawn_config(config: Config, fleet: Vec<Value>) -> TestApp {
+    let fleet = Fleet::from_json(&Value::from(fleet).to_string()).expect("test fleet");
     let config = Config {
-        clock: ClockMode::Frozen,
+        listen: "127.0.0.1:0".into(),
+        clock: defender_mock::ClockMode::Frozen,
+        fleet: Some(fleet),
         ..config
     };
-    spawn_state(AppState::new(fleet, config, Keys::development())).await
-}
-
-/// A server with the embedded sample apps and users (`fixtures/apps.json`, `users.json`).
-pub async fn spawn_with_directory() -> TestApp {
-    let config = Config {
-        clock: ClockMode::Frozen,
-        ..Config::default()
-    };
-    let directory = fixtures::load_directory(None).expect("embedded identity fixtures");
-    spawn_state(AppState::new(fleet(), config, Keys::development()).with_directory(directory)).await
-}
-
-async fn spawn_state(state: AppState) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let app = Application::build(config).await.expect("server starts");
     let (tx, rx) = oneshot::channel::<()>();
-    let serve_state = state.clone();
-    tokio::spawn(async move {
-        let _ = startup::run(listener, serve_state, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let (url, emulator) = (app.url(), app.emulator().clone());
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
     TestApp {
-        url: format!("http://{addr}"),
-        state,
+        url,
+        emulator,
         client: Client::new(),
         _stop: tx,
     }
@@ -100,14 +82,7 @@ async fn spawn_state(state: AppState) -> TestApp {
 impl TestApp {
     /// A token minted at the emulator's current time.
     pub fn token_with(&self, spec: TokenSpec) -> String {
-        token::mint(
-            self.state.auth.keys(),
-            &TokenSpec {
-                now: self.state.clock.now(),
-                ..spec
-            },
-        )
-        .unwrap()
+        self.emulator.mint(spec).unwrap()
     }
 
     /// An app token for the development tenant with `roles`, valid for a month of emulator time
@@ -236,4 +211,22 @@ pub async fn assert_error(r: Response, status: u16, code: &str) -> Value {
 
 pub fn fresh_tenant() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// `token` with its claims edited by `edit`, signed again with the development key (same `kid`).
+pub fn resign(token: &str, edit: impl FnOnce(&mut Value)) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let mut parts = token.split('.');
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    edit(&mut claims);
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = header["kid"].as_str().map(str::to_owned);
+    h.typ = Some("JWT".into());
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../../keys/dev-signing-key.pem"))
+            .unwrap();
+    jsonwebtoken::encode(&h, &claims, &key).unwrap()
 }

@@ -1,8 +1,8 @@
 //! The Entra-shaped identity side: token grants, Entra errors, discovery, JWKS, delegated users.
 
-use defender_mock::{
-    auth::token::{DEV_APP_ID, MDE_AUDIENCE},
-    identity::directory::{DEV_APP_CLIENT_PEM, DEV_APP_SECRET},
+use defender_mock::dev::{
+    APP_CLIENT_PEM as DEV_APP_CLIENT_PEM, APP_ID as DEV_APP_ID, APP_SECRET as DEV_APP_SECRET,
+    MDE_AUDIENCE,
 };
 use jsonwebtoken::{
     decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, EncodingKey, Header, Validation,
@@ -272,7 +272,7 @@ async fn a_client_assertion_signed_with_the_registered_certificate_authenticates
 
 #[tokio::test]
 async fn the_password_grant_gives_a_delegated_token_acting_as_the_user() {
-    let app = spawn_with_directory().await;
+    let app = spawn_app().await;
     let tenant = fresh_tenant();
     let r = token_request(
         &app,
@@ -331,7 +331,7 @@ async fn the_password_grant_gives_a_delegated_token_acting_as_the_user() {
 
 #[tokio::test]
 async fn every_token_error_has_its_entra_code() {
-    let app = spawn_with_directory().await;
+    let app = spawn_app().await;
     let t = fresh_tenant();
     let cc = |extra: Vec<(&'static str, &'static str)>| {
         let mut f = vec![
@@ -581,7 +581,7 @@ async fn user_token(app: &TestApp, upn: &str, password: &str) -> String {
 
 #[tokio::test]
 async fn a_delegated_user_sees_and_acts_only_within_its_device_groups() {
-    let app = spawn_with_directory().await;
+    let app = spawn_app().await;
     let t = user_token(
         &app,
         "finance.responder@contoso.com",
@@ -620,7 +620,7 @@ async fn a_delegated_user_sees_and_acts_only_within_its_device_groups() {
 
 #[tokio::test]
 async fn a_delegated_user_without_the_portal_role_is_forbidden() {
-    let app = spawn_with_directory().await;
+    let app = spawn_app().await;
     let t = user_token(&app, "auditor@contoso.com", "auditor-password").await;
     let b = assert_error(
         app.act(&t, &machine_id("fin-lt-0142"), "isolate", json!({}))
@@ -664,11 +664,11 @@ async fn user_realm_discovery_says_managed() {
 
 #[tokio::test]
 async fn token_version_v2_issues_v2_shaped_tokens_the_api_accepts() {
-    use defender_mock::state::{Config, TokenVersion};
+    use defender_mock::{Config, TokenVersion};
     let app = spawn_config(
         Config {
             token_version: TokenVersion::V2,
-            ..Config::default()
+            ..Config::for_tests()
         },
         fleet(),
     )

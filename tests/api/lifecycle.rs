@@ -3,12 +3,12 @@
 
 use serde_json::{json, Value};
 
-use defender_mock::model::Timestamp;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 use crate::helpers::*;
 
-fn ts(v: &Value) -> Timestamp {
-    Timestamp::parse(v.as_str().unwrap()).unwrap()
+fn ts(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(v.as_str().unwrap(), &Rfc3339).unwrap()
 }
 
 #[tokio::test]
@@ -33,7 +33,7 @@ async fn isolate_then_unisolate_flips_state_only_at_succeeded() {
     let a = app.action(&t, &aid).await;
     assert_eq!(a["status"], "InProgress");
     assert_eq!(
-        ts(&a["lastUpdateDateTimeUtc"]).0 - t0.0,
+        ts(&a["lastUpdateDateTimeUtc"]) - t0,
         time::Duration::seconds(10)
     );
     assert_eq!(
@@ -47,7 +47,7 @@ async fn isolate_then_unisolate_flips_state_only_at_succeeded() {
     let a = app.action(&t, &aid).await;
     assert_eq!(a["status"], "Succeeded");
     assert_eq!(
-        ts(&a["lastUpdateDateTimeUtc"]).0 - t0.0,
+        ts(&a["lastUpdateDateTimeUtc"]) - t0,
         time::Duration::seconds(60)
     );
     assert_eq!(a["creationDateTimeUtc"], created["creationDateTimeUtc"]);
@@ -107,7 +107,7 @@ async fn the_clock_endpoint_reports_the_advanced_time() {
         .await
         .unwrap();
     assert_eq!(
-        ts(&after["now"]).0 - ts(&before["now"]).0,
+        ts(&after["now"]) - ts(&before["now"]),
         time::Duration::milliseconds(90_500)
     );
     assert_eq!(after["mode"], "frozen");

@@ -2,10 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use defender_mock::{
-    state::Config,
-    throttle::{Mode, Settings},
-};
+use defender_mock::{Config, RateLimitMode as Mode, RateLimits as Settings};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -15,7 +12,7 @@ fn fleet_json() -> Vec<Value> {
 }
 
 /// A server without throttling: these tests make many calls to one endpoint.
-async fn unthrottled(page_size: usize, fleet: Vec<defender_mock::store::FleetMachine>) -> TestApp {
+async fn unthrottled(page_size: usize, fleet: Vec<Value>) -> TestApp {
     let rate_limits = Settings {
         mode: Mode::Off,
         ..Settings::default()
@@ -24,7 +21,7 @@ async fn unthrottled(page_size: usize, fleet: Vec<defender_mock::store::FleetMac
         Config {
             rate_limits,
             page_size,
-            ..Config::default()
+            ..Config::for_tests()
         },
         fleet,
     )
@@ -186,11 +183,11 @@ async fn select_orderby_top_and_count() {
     }
 }
 
-fn fleet_of_25() -> Vec<defender_mock::store::FleetMachine> {
+fn fleet_of_25() -> Vec<Value> {
     let mut fleet = fleet();
     let mut extra = fleet[0].clone();
-    extra.machine.id = "f".repeat(40);
-    extra.machine.computer_dns_name = "extra-25.contoso.com".into();
+    extra["id"] = "f".repeat(40).into();
+    extra["computerDnsName"] = "extra-25.contoso.com".into();
     fleet.push(extra);
     assert_eq!(fleet.len(), 25);
     fleet

@@ -4,12 +4,12 @@
 use serde_json::{json, Value};
 use time::Duration;
 
-use defender_mock::model::Timestamp;
+use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::*;
 
 fn at(v: &Value, key: &str) -> time::OffsetDateTime {
-    Timestamp::parse(v[key].as_str().unwrap()).unwrap().0
+    time::OffsetDateTime::parse(v[key].as_str().unwrap(), &Rfc3339).unwrap()
 }
 
 /// Polls `created`'s action and asserts it ended `status` exactly `after` its creation.

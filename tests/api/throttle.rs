@@ -1,10 +1,7 @@
 //! Throttling at the documented 100/min and 1500/hour, on the emulator clock.
 
 use defender_mock::{
-    auth::TokenSpec,
-    state::Config,
-    store::{DuplicatePolicy, StoreOptions},
-    throttle::{Mode, Settings},
+    Config, DuplicatePolicy, RateLimitMode as Mode, RateLimits as Settings, StoreOptions, TokenSpec,
 };
 use serde_json::json;
 
@@ -20,7 +17,7 @@ async fn permissive(rate_limits: Settings) -> TestApp {
         Config {
             store,
             rate_limits,
-            ..Config::default()
+            ..Config::for_tests()
         },
         fleet(),
     )

@@ -1,0 +1,140 @@
+//! The permission vocabulary: app roles, delegated scopes, portal (RBAC) permissions, who may
+//! call each endpoint (`Access`), and the well-known development identities with their rights.
+
+/// Every app role the MDE machine APIs know (the development app holds them all).
+pub(crate) const ALL_ROLES: &[&str] = &[
+    "Machine.Isolate",
+    "Machine.RestrictExecution",
+    "Machine.Scan",
+    "Machine.CollectForensics",
+    "Machine.Offboard",
+    "Machine.StopAndQuarantine",
+    "Machine.LiveResponse",
+    "Machine.Read.All",
+    "Machine.ReadWrite.All",
+];
+
+/// Every delegated scope of the MDE machine APIs (the development user has them all).
+pub(crate) const ALL_SCOPES: &[&str] = &[
+    "Machine.Isolate",
+    "Machine.RestrictExecution",
+    "Machine.Scan",
+    "Machine.CollectForensics",
+    "Machine.Offboard",
+    "Machine.StopAndQuarantine",
+    "Machine.LiveResponse",
+    "Machine.Read",
+    "Machine.ReadWrite",
+];
+
+/// Portal (RBAC) permissions a delegated user needs (spec §2, §5, §7).
+pub(crate) mod portal {
+    /// Reads.
+    pub(crate) const VIEW_DATA: &str = "View data";
+    /// Isolate, restrict, scan, quarantine, offboard, cancel.
+    pub(crate) const ACTIVE_REMEDIATION: &str = "Active remediation actions";
+    /// Investigation packages.
+    pub(crate) const ALERTS_INVESTIGATION: &str = "Alerts investigation";
+    /// Every portal permission a users fixture may grant.
+    pub(crate) const ALL: &[&str] = &[
+        VIEW_DATA,
+        ACTIVE_REMEDIATION,
+        ALERTS_INVESTIGATION,
+        "Live response basic",
+        "Live response advanced",
+        "Manage security settings",
+    ];
+}
+
+/// The well-known development identities. Public on purpose, like Azurite's development account:
+/// they prove nothing outside the emulator.
+pub mod dev {
+    /// The development tenant: tokens minted without a tenant belong to it.
+    pub const TENANT_ID: &str = "8a1c2f6e-4b3d-4e5f-9a0b-1c2d3e4f5a6b";
+    /// The development app registration, valid in every tenant, with every role.
+    pub const APP_ID: &str = "d3fe0d3f-0000-4000-8000-00000000a991";
+    /// Its display name: the `requestor` of actions it submits.
+    pub const APP_NAME: &str = "defender-mock development app";
+    /// Its client secret.
+    pub const APP_SECRET: &str = "defender-mock-development-secret";
+    /// Its client certificate and key (PEM), for `client_assertion` / `CertificateCredential`.
+    pub const APP_CLIENT_PEM: &str = include_str!("../../keys/dev-app-client.pem");
+    /// The development user, with every scope, portal role and device group.
+    pub const USER_UPN: &str = "analyst@defendermock.onmicrosoft.com";
+    /// Its password (for the `password` grant).
+    pub const USER_PASSWORD: &str = "defender-mock-development-password";
+    /// The App ID URI clients request tokens for by default.
+    pub const MDE_AUDIENCE: &str = "https://api.securitycenter.microsoft.com";
+}
+
+/// The WindowsDefenderATP resource app (spec §9.1).
+pub(crate) const MDE_APP_ID: &str = "fc780465-2017-40d4-a0c5-307022471b92";
+/// Audiences the API accepts (emulator-decisions "Identity").
+pub(crate) const ACCEPTED_AUDIENCES: &[&str] = &[
+    dev::MDE_AUDIENCE,
+    "https://securitycenter.onmicrosoft.com/windowsatpservice",
+    MDE_APP_ID,
+];
+
+/// Who may call an endpoint (spec §0, §5, §6, §7).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Access {
+    /// App roles, any of which grants access.
+    pub(crate) app: &'static [&'static str],
+    /// Delegated scopes, any of which grants access.
+    pub(crate) delegated: &'static [&'static str],
+    /// The portal permission a delegated user also needs.
+    pub(crate) portal: &'static str,
+}
+
+/// One role or scope granting one portal-guarded operation, the same name for apps and users.
+const fn same(name: &'static [&'static str], portal: &'static str) -> Access {
+    Access {
+        app: name,
+        delegated: name,
+        portal,
+    }
+}
+
+/// Isolate / unisolate.
+pub(crate) const ISOLATE: Access = same(&["Machine.Isolate"], portal::ACTIVE_REMEDIATION);
+/// Restrict / unrestrict app execution.
+pub(crate) const RESTRICT: Access =
+    same(&["Machine.RestrictExecution"], portal::ACTIVE_REMEDIATION);
+/// Antivirus scan.
+pub(crate) const SCAN: Access = same(&["Machine.Scan"], portal::ACTIVE_REMEDIATION);
+/// Collect investigation package.
+pub(crate) const COLLECT: Access =
+    same(&["Machine.CollectForensics"], portal::ALERTS_INVESTIGATION);
+/// Offboard.
+pub(crate) const OFFBOARD: Access = same(&["Machine.Offboard"], portal::ACTIVE_REMEDIATION);
+/// Stop and quarantine a file.
+pub(crate) const QUARANTINE: Access =
+    same(&["Machine.StopAndQuarantine"], portal::ACTIVE_REMEDIATION);
+
+const ACTION_ROLES: &[&str] = &[
+    "Machine.CollectForensics",
+    "Machine.Isolate",
+    "Machine.RestrictExecution",
+    "Machine.Scan",
+    "Machine.Offboard",
+    "Machine.StopAndQuarantine",
+    "Machine.LiveResponse",
+];
+
+/// Cancel: any action permission (spec §5.3, with `Machine.CollectForensics` spelled right).
+pub(crate) const CANCEL: Access = same(ACTION_ROLES, portal::ACTIVE_REMEDIATION);
+
+/// GetPackageUri: app read roles; delegated `Machine.CollectForensics` (spec §5.4).
+pub(crate) const PACKAGE: Access = Access {
+    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
+    delegated: &["Machine.CollectForensics"],
+    portal: portal::ALERTS_INVESTIGATION,
+};
+
+/// Machine and machine-action reads.
+pub(crate) const READ: Access = Access {
+    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
+    delegated: &["Machine.Read", "Machine.ReadWrite"],
+    portal: portal::VIEW_DATA,
+};
