@@ -45,3 +45,4 @@ pub use config::{
 };
 pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
 pub use startup::{shutdown_signal, Application, Emulator, StartupError};
+pub use telemetry::init as init_logging;

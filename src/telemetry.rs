@@ -11,7 +11,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber; a second call (tests) is a no-op.
-pub(crate) fn init(format: LogFormat) {
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("defender_mock=info,tower_http=info"));
     use std::io::IsTerminal;
