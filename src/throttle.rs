@@ -43,6 +43,22 @@ const HOUR: Duration = Duration::hours(1);
 /// Every this many checks, keys idle for an hour are dropped.
 const SWEEP_EVERY: u64 = 1024;
 
+/// The endpoint a call counts against: its method and route template (`unisolate` on any
+/// machine shares one counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RouteKey {
+    pub(crate) method: &'static str,
+    pub(crate) path: &'static str,
+}
+
+/// One counter: calls of one client app in one tenant to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CallKey {
+    tenant: Box<str>,
+    app: Box<str>,
+    route: RouteKey,
+}
+
 /// Whether limits apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -106,7 +122,7 @@ pub(crate) enum Decision {
 pub(crate) struct Limiter {
     defaults: Settings,
     per_tenant: DashMap<String, Settings>,
-    calls: DashMap<String, VecDeque<OffsetDateTime>>,
+    calls: DashMap<CallKey, VecDeque<OffsetDateTime>>,
     checks: AtomicU64,
 }
 
@@ -148,7 +164,7 @@ impl Limiter {
         &self,
         tenant: &str,
         app: &str,
-        (method, path): (&str, &str),
+        route: RouteKey,
         documented: Limit,
         now: OffsetDateTime,
     ) -> Decision {
@@ -158,10 +174,11 @@ impl Limiter {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
         }
-        let key = format!(
-            "{}\u{1f}{app}\u{1f}{method} {path}",
-            tenant.to_ascii_lowercase()
-        );
+        let key = CallKey {
+            tenant: tenant.to_ascii_lowercase().into(),
+            app: app.into(),
+            route,
+        };
         let mut log = self.calls.entry(key).or_default();
         // The clock never moves backward, but wall time can step back in `system` mode:
         // keep the log sorted by never recording a time before the newest one.
@@ -234,7 +251,10 @@ mod tests {
         l.check(
             "t",
             "app",
-            ("POST", "/api/machines/{id}/unisolate"),
+            RouteKey {
+                method: "POST",
+                path: "/api/machines/{id}/unisolate",
+            },
             DOCUMENTED,
             now,
         )
@@ -325,14 +345,26 @@ mod tests {
         }
         assert!(matches!(check(&l, t0()), Decision::Throttled { .. }));
         assert_eq!(
-            l.check("t", "other-app", ("POST", "/x"), DOCUMENTED, t0()),
+            l.check(
+                "t",
+                "other-app",
+                RouteKey {
+                    method: "POST",
+                    path: "/x"
+                },
+                DOCUMENTED,
+                t0()
+            ),
             Decision::Accepted
         );
         assert_eq!(
             l.check(
                 "u",
                 "app",
-                ("POST", "/api/machines/{id}/unisolate"),
+                RouteKey {
+                    method: "POST",
+                    path: "/api/machines/{id}/unisolate"
+                },
                 DOCUMENTED,
                 t0()
             ),
@@ -389,12 +421,30 @@ mod tests {
         // GetPackageUri keeps its documented 2/min whatever the override.
         for _ in 0..2 {
             assert_eq!(
-                custom.check("t", "app", ("GET", "pkg"), PACKAGE_URI, t0()),
+                custom.check(
+                    "t",
+                    "app",
+                    RouteKey {
+                        method: "GET",
+                        path: "pkg"
+                    },
+                    PACKAGE_URI,
+                    t0()
+                ),
                 Decision::Accepted
             );
         }
         assert!(matches!(
-            custom.check("t", "app", ("GET", "pkg"), PACKAGE_URI, t0()),
+            custom.check(
+                "t",
+                "app",
+                RouteKey {
+                    method: "GET",
+                    path: "pkg"
+                },
+                PACKAGE_URI,
+                t0()
+            ),
             Decision::Throttled { .. }
         ));
         // Per tenant.

@@ -6,6 +6,7 @@
 //! call, and builds a `Caller`; `Caller::authorize` then applies the endpoint's `Access` rule:
 //! audience first (403), then app roles (`roles`) or delegated scopes (`scp`) (403).
 
+pub(crate) mod guard;
 pub(crate) mod keys;
 pub(crate) mod permissions;
 pub(crate) mod token;
@@ -21,7 +22,7 @@ pub(crate) use permissions::Access;
 pub(crate) use token::Claims;
 pub use token::TokenSpec;
 
-use crate::{error::ApiError, identity::Directory, store::Visibility};
+use crate::{error::ApiError, store::Visibility};
 
 /// Verifies bearer tokens, with a bounded cache of verified claims.
 #[derive(Debug)]
@@ -35,7 +36,7 @@ impl Authenticator {
     /// An authenticator for tokens signed by `keys`.
     #[cfg(test)]
     pub(crate) fn new(keys: Keys) -> Self {
-        Self::with_capacity(keys, crate::config::DEFAULT_TOKEN_CACHE)
+        Self::with_capacity(keys, 4096)
     }
 
     /// An authenticator that caches at most `capacity` verified tokens.
@@ -161,17 +162,20 @@ impl Caller {
         }
     }
 
+    /// The user of a delegated token.
+    pub(crate) fn upn(&self) -> Option<&str> {
+        match &self.identity {
+            Identity::User { upn } => Some(upn),
+            Identity::App { .. } => None,
+        }
+    }
+
     /// Applies what the directory says of a delegated caller: its portal permissions and device
-    /// groups. A UPN no fixture names keeps every role and sees every group (decisions).
-    pub(crate) fn with_directory(mut self, directory: &Directory) -> Self {
-        if let Identity::User { upn } = &self.identity {
-            if let Some(user) = directory.user(upn, &self.tenant) {
-                self.portal_roles = user.portal_roles.clone();
-                if let Some(groups) = &user.device_groups {
-                    self.visibility =
-                        Visibility::Groups(std::sync::Arc::new(groups.iter().cloned().collect()));
-                }
-            }
+    /// groups. A UPN no fixture names gets no call here: every role, every group (decisions).
+    pub(crate) fn with_rights(mut self, rights: guard::UserRights) -> Self {
+        self.portal_roles = rights.portal_roles;
+        if let Some(groups) = rights.device_groups {
+            self.visibility = Visibility::Groups(Arc::new(groups.into_iter().collect()));
         }
         self
     }

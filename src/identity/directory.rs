@@ -3,7 +3,10 @@
 
 use serde::Deserialize;
 
-use crate::auth::permissions::{dev, ALL_ROLES, ALL_SCOPES};
+use crate::auth::{
+    guard::{Rights, UserRights},
+    permissions::{dev, ALL_ROLES, ALL_SCOPES},
+};
 
 /// An app registration.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,5 +137,14 @@ impl Directory {
     #[cfg(test)]
     pub(crate) fn counts(&self) -> (usize, usize) {
         (self.apps.len(), self.users.len())
+    }
+}
+
+impl Rights for Directory {
+    fn rights(&self, upn: &str, tenant: &str) -> Option<UserRights> {
+        self.user(upn, tenant).map(|u| UserRights {
+            portal_roles: u.portal_roles.clone(),
+            device_groups: u.device_groups.clone(),
+        })
     }
 }

@@ -1,5 +1,4 @@
-//! Request extractors whose rejections are Defender errors: the authenticated `Caller`, the
-//! service root for `@odata.context`, the JSON body (read eagerly, parsed when the handler
+//! Request extractors whose rejections are Defender errors: the service root for `@odata.context`, the JSON body (read eagerly, parsed when the handler
 //! asks, so a 404 for an unknown machine comes before a 400 for its body), and body parameters.
 
 use axum::{
@@ -10,25 +9,12 @@ use axum::{
 use serde_json::{Map, Value};
 
 use crate::{
-    auth::Caller,
     error::{ApiError, Code},
     state::AppState,
 };
 
 /// Largest accepted body (emulator-decisions: over 1 MiB → 413).
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| ApiError::Internal("route has no auth guard".into()))
-    }
-}
 
 /// A route's `{param}`s (one `String` by default, or a tuple); undecodable input is a Defender
 /// 400, not axum's plain text.

@@ -7,11 +7,12 @@ pub(crate) mod extract;
 mod machineactions;
 mod machines;
 
+use std::sync::Arc;
+
 use axum::{
-    extract::{MatchedPath, Request, State},
-    http::StatusCode,
-    middleware::{from_fn_with_state, Next},
-    response::Response,
+    extract::Request,
+    http::{Method, StatusCode},
+    middleware::from_fn_with_state,
     routing::{get, post, MethodRouter},
     Router,
 };
@@ -21,18 +22,21 @@ use serde_json::Value;
 
 use self::extract::ServiceRoot;
 use crate::{
-    auth::{permissions, Access},
+    auth::{
+        guard::{guard, Guard},
+        permissions, Access,
+    },
     error::{ApiError, Code},
     model::{Collection, OData},
     odata::{self, EntitySet, Query},
     state::AppState,
-    throttle::{self, Decision, Limit},
+    throttle::{self, Limit, RouteKey},
 };
 
 /// One API endpoint: method, route template (after normalisation), who may call it, its
 /// documented rate limit, and its handler.
 pub(crate) struct Endpoint {
-    pub method: &'static str,
+    pub method: Method,
     pub path: &'static str,
     pub access: Access,
     pub limit: Limit,
@@ -49,98 +53,98 @@ impl std::fmt::Debug for Endpoint {
 /// its access rule.
 pub(crate) static ENDPOINTS: &[Endpoint] = &[
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/isolate",
         access: permissions::ISOLATE,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::isolate),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/unisolate",
         access: permissions::ISOLATE,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::unisolate),
     },
     Endpoint {
-        method: "GET",
+        method: Method::GET,
         path: "/api/machines/{id}",
         access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machines::get_machine),
     },
     Endpoint {
-        method: "GET",
+        method: Method::GET,
         path: "/api/machineactions/{id}",
         access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machineactions::get_action),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/restrictcodeexecution",
         access: permissions::RESTRICT,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::restrict_code_execution),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/unrestrictcodeexecution",
         access: permissions::RESTRICT,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::unrestrict_code_execution),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/runantivirusscan",
         access: permissions::SCAN,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::run_antivirus_scan),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/collectinvestigationpackage",
         access: permissions::COLLECT,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::collect_investigation_package),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/offboard",
         access: permissions::OFFBOARD,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::offboard),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machines/{id}/stopandquarantinefile",
         access: permissions::QUARANTINE,
         limit: throttle::DOCUMENTED,
         handler: || post(actions::stop_and_quarantine_file),
     },
     Endpoint {
-        method: "GET",
+        method: Method::GET,
         path: "/api/machines",
         access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machines::list_machines),
     },
     Endpoint {
-        method: "GET",
+        method: Method::GET,
         path: "/api/machineactions",
         access: permissions::READ,
         limit: throttle::DOCUMENTED,
         handler: || get(machineactions::list_actions),
     },
     Endpoint {
-        method: "POST",
+        method: Method::POST,
         path: "/api/machineactions/{id}/cancel",
         access: permissions::CANCEL,
         limit: throttle::DOCUMENTED,
         handler: || post(machineactions::cancel_action),
     },
     Endpoint {
-        method: "GET",
+        method: Method::GET,
         path: "/api/machineactions/{id}/getpackageuri",
         access: permissions::PACKAGE,
         limit: throttle::PACKAGE_URI,
@@ -148,57 +152,36 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     },
 ];
 
-/// The API router (guarded) merged with the control plane, with the JSON 404 fallback.
+/// The API router (each endpoint behind its own guard) merged with the control plane and the
+/// identity endpoints, with the JSON 404 fallback.
 pub(crate) fn router(state: AppState) -> Router {
-    let api = ENDPOINTS
-        .iter()
-        .fold(Router::new(), |r, e| r.route(e.path, (e.handler)()));
-    api
-        // route_layer: only matched paths are guarded, so unknown paths still 404 without a token.
-        .route_layer(from_fn_with_state(state.clone(), guard))
-        .merge(admin::router())
+    let api = ENDPOINTS.iter().fold(Router::new(), |r, e| {
+        // route_layer on the endpoint's method router: only that method of a matched path is
+        // guarded, so unknown paths still 404 and other methods still 405 without a token.
+        let guarded =
+            (e.handler)().route_layer(from_fn_with_state(endpoint_guard(&state, e), guard));
+        r.route(e.path, guarded)
+    });
+    api.merge(admin::router())
         .merge(identity_router())
         .fallback(not_found)
         .with_state(state)
 }
 
-/// Authenticates (401), authorizes (403) and throttles (429) the caller of a matched API route.
-/// Unauthenticated and forbidden calls never reach the limiter, so they use no quota.
-async fn guard(
-    State(state): State<AppState>,
-    matched: MatchedPath,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    // axum answers HEAD with the GET handler: guard it as the GET it is.
-    let method = match req.method().as_str() {
-        "HEAD" => "GET",
-        m => m,
-    };
-    let Some(endpoint) = ENDPOINTS
-        .iter()
-        .find(|e| e.path == matched.as_str() && e.method == method)
-    else {
-        // The path is routed but not for this method: axum answers 405 with `Allow`.
-        return Ok(next.run(req).await);
-    };
-    let caller = state
-        .auth
-        .authenticate(req.headers(), state.clock.now())?
-        .with_directory(&state.directory);
-    caller.authorize(&endpoint.access)?;
-    let decision = state.limiter.check(
-        &caller.tenant,
-        &caller.app_id,
-        (endpoint.method, endpoint.path),
-        endpoint.limit,
-        state.clock.now(),
-    );
-    if let Decision::Throttled { retry_after_secs } = decision {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
+/// The guard of one endpoint: the shared handles plus its access rule, limit and counter.
+fn endpoint_guard(state: &AppState, e: &'static Endpoint) -> Guard {
+    Guard {
+        auth: Arc::clone(&state.auth),
+        clock: Arc::clone(&state.clock),
+        rights: state.directory.clone(),
+        limiter: Arc::clone(&state.limiter),
+        access: e.access,
+        limit: e.limit,
+        route: RouteKey {
+            method: e.method.as_str(),
+            path: e.path,
+        },
     }
-    req.extensions_mut().insert(caller);
-    Ok(next.run(req).await)
 }
 
 /// An OData collection response over `rows` (any serializable entity) for `query`.
@@ -377,7 +360,7 @@ mod openapi_tests {
         assert_eq!(doc["openapi"], "3.1.0");
         for e in ENDPOINTS {
             assert!(
-                documented(&doc, e.path, e.method),
+                documented(&doc, e.path, e.method.as_str()),
                 "{} {} is not documented",
                 e.method,
                 e.path
@@ -397,7 +380,8 @@ mod openapi_tests {
         for (path, ops) in doc["paths"].as_object().unwrap() {
             for method in ops.as_object().unwrap().keys() {
                 let known = ENDPOINTS.iter().any(|e| {
-                    e.path.eq_ignore_ascii_case(path) && e.method.eq_ignore_ascii_case(method)
+                    e.path.eq_ignore_ascii_case(path)
+                        && e.method.as_str().eq_ignore_ascii_case(method)
                 }) || admin::ROUTES.iter().any(|(p, _)| p == path)
                     || !path.starts_with("/api") && !path.starts_with("/_mock");
                 assert!(known, "{method} {path} is documented but not routed");
