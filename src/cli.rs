@@ -293,7 +293,11 @@ pub fn token(args: TokenArgs) -> Result<String, StartupError> {
         upn: delegated.then(|| args.upn.unwrap_or_else(|| dev::USER_UPN.to_owned())),
         audience: args.audience,
         ttl_secs: args.ttl,
-        v2: args.v2,
+        version: if args.v2 {
+            TokenVersion::V2
+        } else {
+            TokenVersion::V1
+        },
         ..TokenSpec::default()
     };
     token::mint(&keys, &spec).map_err(StartupError::Token)

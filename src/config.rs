@@ -5,6 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use crate::fixtures::Fleet;
 pub use crate::{
+    auth::token::TokenVersion,
     clock::ClockMode,
     store::{DuplicatePolicy, Outcome, Simulation, StoreOptions},
     telemetry::LogFormat,
@@ -19,14 +20,6 @@ pub(crate) const MAX_PAGE_SIZE: usize = 10_000;
 pub(crate) const DEFAULT_TOKEN_CACHE: usize = 4096;
 /// How long in-flight requests may still run after a stop before the server exits.
 pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Shape of issued tokens: v1 (what the MDE resource gets from Entra) or v2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum TokenVersion {
-    #[default]
-    V1,
-    V2,
-}
 
 /// Where the HTTPS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -451,4 +451,42 @@ mod tests {
         let e = parse(&format!("[{text}]")).unwrap_err().to_string();
         assert!(e.contains("simulation.outcome"), "{e}");
     }
+
+    // The store's copy-on-write over the embedded fleet (here because the store sits below the
+    // fixture loader).
+    use crate::{
+        model::ActionType,
+        store::{NewAction, Store, StoreOptions, Visibility},
+    };
+    use time::OffsetDateTime;
+
+    fn isolate(requestor: &str) -> NewAction {
+        NewAction {
+            action_type: ActionType::Isolate,
+            comment: "c".into(),
+            requestor: requestor.into(),
+            scope: Some("Full".into()),
+            sha1: None,
+        }
+    }
+
+    #[test]
+    fn a_tenant_copies_a_machine_only_when_it_changes_it() {
+        let store = Store::new(default_fleet().unwrap(), StoreOptions::default());
+        let (a, b) = (store.tenant("a"), store.tenant("b"));
+        let now = OffsetDateTime::now_utc();
+        let id = a.resolve("dc01", &Visibility::All).unwrap();
+        assert!(a.machine(&id, now).is_some());
+        assert_eq!(a.machines(&Visibility::All, now).len(), 24);
+        assert!(a.view(&id, now).is_some());
+        assert_eq!(a.copied(), 0, "reads copy nothing");
+        a.submit(&id, isolate("x"), now).unwrap();
+        assert_eq!(a.copied(), 1);
+        assert_eq!(a.view(&id, now).unwrap().in_flight_actions.len(), 1);
+        assert!(
+            b.view(&id, now).unwrap().in_flight_actions.is_empty(),
+            "b still reads the fleet"
+        );
+        assert_eq!(b.copied(), 0);
+    }
 }

@@ -26,6 +26,8 @@ mod config;
 mod error;
 mod fixtures;
 mod identity;
+#[cfg(test)]
+mod layering;
 mod middleware;
 mod model;
 mod odata;

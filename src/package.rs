@@ -3,47 +3,57 @@
 //! (`/_mock/packages/...`), standing in for the real service's storage SAS link.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{routes::extract::ServiceRoot, state::AppState};
-
 /// How long a package URL stays valid, in emulator time.
 pub(crate) const URL_LIFETIME: Duration = Duration::minutes(10);
+/// Bytes of the HMAC-SHA256 tag kept in a URL (192 bits).
+const TAG_BYTES: usize = 24;
 
-/// The signed URL of action `id`'s package, valid for [`URL_LIFETIME`] from `now`.
+/// The signed URL of action `id`'s package under `origin` (`scheme://host`), valid for
+/// [`URL_LIFETIME`] from `now`; `key` is the server's secret.
 pub(crate) fn signed_url(
-    state: &AppState,
-    root: &ServiceRoot,
+    key: &[u8],
+    origin: &str,
     tenant: &str,
     id: Uuid,
     now: OffsetDateTime,
 ) -> String {
     let expires = (now + URL_LIFETIME).unix_timestamp();
-    let sig = signature(state, tenant, id, expires);
-    let origin = root.origin();
+    let tag = mac(key, tenant, id, expires).finalize().into_bytes();
+    let sig = URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES]);
     format!("{origin}/_mock/packages/{tenant}/{id}.zip?se={expires}&sig={sig}")
 }
 
-/// Keyed by the signing key, so a URL cannot be forged or altered (tenant, action, expiry).
-fn signature(state: &AppState, tenant: &str, id: Uuid, expires: i64) -> String {
-    let mut h = Sha256::new();
-    h.update(state.auth.keys().pem.as_bytes());
-    h.update(format!("|{tenant}|{id}|{expires}").as_bytes());
-    URL_SAFE_NO_PAD.encode(&h.finalize()[..24])
+/// HMAC-SHA256 over (tenant, action, expiry), so a URL cannot be forged or altered.
+fn mac(key: &[u8], tenant: &str, id: Uuid, expires: i64) -> Hmac<Sha256> {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    m.update(format!("{tenant}|{id}|{expires}").as_bytes());
+    m
 }
 
-/// Whether `sig` signs (tenant, id, expires) and `expires` is still ahead of `now`.
+/// Whether `sig` signs (tenant, id, expires) under `key` and `expires` is still ahead of `now`;
+/// the tag is compared in constant time.
 pub(crate) fn verify(
-    state: &AppState,
+    key: &[u8],
     tenant: &str,
     id: Uuid,
     expires: i64,
     sig: &str,
     now: OffsetDateTime,
 ) -> bool {
-    now.unix_timestamp() < expires && signature(state, tenant, id, expires) == sig
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(sig) else {
+        return false;
+    };
+    now.unix_timestamp() < expires
+        && tag.len() == TAG_BYTES
+        && mac(key, tenant, id, expires)
+            .verify_truncated_left(&tag)
+            .is_ok()
 }
 
 /// A zip archive (stored, no compression) of `files`.

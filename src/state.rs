@@ -51,4 +51,10 @@ impl AppState {
             },
         }
     }
+
+    /// The secret that signs investigation-package links (the signing key's PEM: stable across
+    /// restarts with the same key, unknown to clients).
+    pub(crate) fn package_key(&self) -> &[u8] {
+        self.auth.keys().pem.as_bytes()
+    }
 }

@@ -14,6 +14,14 @@ use super::{
     permissions::{dev, MDE_APP_ID},
 };
 
+/// Shape of issued tokens: v1 (what the MDE resource gets from Entra) or v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TokenVersion {
+    #[default]
+    V1,
+    V2,
+}
+
 /// Entra back-dates `iat`/`nbf` by five minutes to absorb clock skew; so do we.
 pub(crate) const BACKDATE_SECS: i64 = 300;
 
@@ -101,7 +109,7 @@ pub struct TokenSpec {
     /// `None`: the MDE App ID URI (v1) or the MDE appId (v2).
     pub audience: Option<String>,
     pub ttl_secs: i64,
-    pub v2: bool,
+    pub version: TokenVersion,
     pub now: OffsetDateTime,
 }
 
@@ -116,7 +124,7 @@ impl Default for TokenSpec {
             upn: None,
             audience: None,
             ttl_secs: 3599,
-            v2: false,
+            version: TokenVersion::V1,
             now: OffsetDateTime::now_utc(),
         }
     }
@@ -157,7 +165,7 @@ pub(crate) fn claims_for(spec: &TokenSpec) -> Claims {
         ..Claims::default()
     };
     c.sub = c.oid.clone();
-    if spec.v2 {
+    if spec.version == TokenVersion::V2 {
         c.aud = spec
             .audience
             .clone()
@@ -265,7 +273,7 @@ mod tests {
     fn v2_tokens_carry_azp_and_the_appid_audience() {
         let keys = Keys::development();
         let spec = TokenSpec {
-            v2: true,
+            version: TokenVersion::V2,
             ..TokenSpec::default()
         };
         let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();

@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::http::{header, HeaderMap};
-use base64::{engine::general_purpose::STANDARD, Engine};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use time::OffsetDateTime;
 
@@ -12,23 +10,6 @@ use super::{AppRegistration, Ctx};
 use crate::error::Result;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// `client_id:client_secret` from `Authorization: Basic` (each part form-URL-encoded, RFC 6749).
-pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, b64) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((unescape(id)?, unescape(secret)?))
-}
 
 /// Client authentication: a certificate-signed assertion, or a secret (form or Basic).
 pub(super) fn authenticate_client(

@@ -1,11 +1,10 @@
-//! Entra-shaped identity (spec §9): the directory of app registrations and users, the v1 and v2
-//! token endpoints, and the discovery documents and keys that point back at the emulator, so MSAL
-//! and azure-identity work against it with configuration changes only.
+//! Entra-shaped identity (spec §9): the directory of app registrations and users, client
+//! authentication, the grants of the token endpoints, tenant names and Entra's error shape. The
+//! HTTP handlers of the token endpoints and discovery are in `routes`.
 
 mod client_auth;
 pub(crate) mod directory;
-pub(crate) mod discovery;
-pub(crate) mod token;
+pub(crate) mod grant;
 
 use time::OffsetDateTime;
 use uuid::Uuid;

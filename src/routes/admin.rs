@@ -232,7 +232,7 @@ async fn download_package(
         .ok_or_else(forbidden)?;
     let sig = q.get("sig").ok_or_else(forbidden)?;
     let now = state.clock.now();
-    if !package::verify(&state, &tenant, id, expires, sig, now) {
+    if !package::verify(state.package_key(), &tenant, id, expires, sig, now) {
         return Err(forbidden());
     }
     let action = state

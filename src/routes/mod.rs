@@ -3,9 +3,11 @@
 
 mod actions;
 mod admin;
+mod discovery;
 pub(crate) mod extract;
 mod machineactions;
 mod machines;
+mod token;
 
 use std::sync::Arc;
 
@@ -220,7 +222,6 @@ fn collection<T: Serialize>(
 
 /// The Entra-shaped identity endpoints (no bearer token: they are how one gets it).
 fn identity_router() -> Router<AppState> {
-    use crate::identity::{discovery, token};
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token::token_v2))
         .route("/{tenant}/oauth2/token", post(token::token_v1))

@@ -167,7 +167,7 @@ async fn every_accepted_audience_and_v2_tokens_work() {
     }
     let t = app.token_with(TokenSpec {
         roles: vec!["Machine.Read.All".into()],
-        v2: true,
+        version: defender_mock::TokenVersion::V2,
         ..TokenSpec::default()
     });
     assert_eq!(

@@ -1,37 +1,23 @@
-//! The token endpoints (spec §9.2): `POST /{tenant}/oauth2/v2.0/token` (`scope=<resource>/.default`)
-//! and `POST /{tenant}/oauth2/token` (`resource=`), grants `client_credentials` (secret in the
-//! form or HTTP Basic, or a `client_assertion` signed with a registered certificate) and
-//! `password`. Tokens are v1-shaped from both, as the MDE resource asks for (spec §9.3).
+//! Token grants (spec §9.2): what a request to `POST /{tenant}/oauth2[/v2.0]/token` earns, decided
+//! against the directory. `client_credentials` (secret in the form or HTTP Basic, or a
+//! `client_assertion` signed with a registered certificate) gives the app's roles; `password`
+//! gives the user's scopes. The HTTP handlers (parsing, rendering) are in `routes::token`.
 
 use std::collections::HashMap;
 
-use axum::{
-    body::Bytes,
-    extract::State,
-    http::{header, HeaderMap, HeaderValue},
-    response::{IntoResponse, Response},
-    Json,
-};
-use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{
-    client_auth::{authenticate_client, basic_credentials},
-    tenant_id, AppRegistration, Ctx,
-};
+use super::{client_auth::authenticate_client, tenant_id, AppRegistration, Ctx, Directory};
 use crate::{
     auth::{
         permissions::{ACCEPTED_AUDIENCES, MDE_APP_ID},
-        token::{self as jwt, TokenSpec},
+        token::{TokenSpec, TokenVersion},
     },
-    config::TokenVersion,
-    error::{ApiError, Result},
-    routes::extract::PathParam,
-    state::AppState,
+    error::Result,
 };
 
 /// Lifetime of issued tokens, as Entra reports it.
-const EXPIRES_IN: i64 = 3599;
+pub(crate) const EXPIRES_IN: i64 = 3599;
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 /// Resources Entra knows besides MDE: tokens for them are issued (without MDE roles), and the
 /// MDE API then refuses them with 403, as the real one does.
@@ -41,60 +27,64 @@ const OTHER_RESOURCES: &[&str] = &[
     "00000003-0000-0000-c000-000000000000",
 ];
 
+/// One token request: the form fields and the HTTP Basic client credentials, if any.
+#[derive(Debug)]
+pub(crate) struct TokenRequest {
+    /// `v1` (`oauth2/token`, `resource=`) or `v2` (`oauth2/v2.0/token`, `scope=`).
+    pub(crate) endpoint: TokenVersion,
+    /// The `{tenant}` path segment.
+    pub(crate) tenant: String,
+    pub(crate) form: HashMap<String, String>,
+    pub(crate) basic: Option<(String, String)>,
+}
+
+/// The grants the emulator serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Version {
-    V1,
-    V2,
+enum Grant {
+    ClientCredentials,
+    Password,
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token`.
-pub(crate) async fn token_v2(
-    State(state): State<AppState>,
-    PathParam(tenant): PathParam,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    issue(&state, Version::V2, &tenant, &headers, &body)
+impl Grant {
+    fn parse(ctx: &Ctx, name: &str) -> Result<Self> {
+        match name {
+            "client_credentials" => Ok(Self::ClientCredentials),
+            "password" => Ok(Self::Password),
+            other => Err(ctx.bad(
+                "unsupported_grant_type",
+                70003,
+                format!("The app requested an unsupported grant type '{other}'."),
+            )),
+        }
+    }
 }
 
-/// `POST /{tenant}/oauth2/token`.
-pub(crate) async fn token_v1(
-    State(state): State<AppState>,
-    PathParam(tenant): PathParam,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    issue(&state, Version::V1, &tenant, &headers, &body)
-}
-
-fn issue(
-    state: &AppState,
-    version: Version,
-    tenant: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response> {
-    let ctx = Ctx {
-        now: state.clock.now(),
-    };
-    let tid = tenant_id(tenant, ctx.now)?.ok_or_else(|| {
+/// The token `request` earns at `now`, shaped as `shape` (the server's `--token-version`).
+pub(crate) fn grant(
+    directory: &Directory,
+    request: &TokenRequest,
+    shape: TokenVersion,
+    now: OffsetDateTime,
+) -> Result<TokenSpec> {
+    let ctx = Ctx { now };
+    let tid = tenant_id(&request.tenant, now)?.ok_or_else(|| {
         ctx.bad(
             "invalid_request",
             50059,
             "No tenant-identifying information found in either the request or implied by any provided credentials.",
         )
     })?;
-    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-    let basic = basic_credentials(headers);
-    let grant = form
-        .get("grant_type")
-        .ok_or_else(|| ctx.missing("grant_type"))?;
+    let form = &request.form;
+    let grant = Grant::parse(
+        &ctx,
+        form.get("grant_type")
+            .ok_or_else(|| ctx.missing("grant_type"))?,
+    )?;
     let client_id = form
         .get("client_id")
-        .cloned()
-        .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
+        .or_else(|| request.basic.as_ref().map(|(id, _)| id))
         .ok_or_else(|| ctx.missing("client_id"))?;
-    let app = state.directory.app(&client_id, &tid).ok_or_else(|| {
+    let app = directory.app(client_id, &tid).ok_or_else(|| {
         ctx.bad(
             "unauthorized_client",
             700016,
@@ -103,109 +93,79 @@ fn issue(
             ),
         )
     })?;
-    let spec = match grant.as_str() {
-        "client_credentials" => {
-            authenticate_client(&ctx, app, &form, basic.map(|(_, s)| s))?;
-            let resource = client_credentials_resource(&ctx, version, &form)?;
+    let base = |resource: &str| base_spec(shape, app, &tid, resource, now);
+    match grant {
+        Grant::ClientCredentials => {
+            let secret = request.basic.as_ref().map(|(_, s)| s.clone());
+            authenticate_client(&ctx, app, form, secret)?;
+            let resource = client_credentials_resource(&ctx, request.endpoint, form)?;
             check_resource(&ctx, &resource, &tid)?;
-            TokenSpec {
-                roles: if is_mde(&resource) {
-                    app.roles.clone()
-                } else {
-                    Vec::new()
-                },
-                ..base_spec(state, app, &tid, &resource, ctx.now)
-            }
-        }
-        "password" => {
-            let username = form
-                .get("username")
-                .ok_or_else(|| ctx.missing("username"))?;
-            let password = form
-                .get("password")
-                .ok_or_else(|| ctx.missing("password"))?;
-            let user = state
-                .directory
-                .user(username, &tid)
-                .filter(|u| u.password == *password)
-                .ok_or_else(|| {
-                    ctx.bad(
-                        "invalid_grant",
-                        50126,
-                        "Error validating credentials due to invalid username or password.",
-                    )
-                })?;
-            let (resource, requested) = password_resource(&ctx, version, &form)?;
-            check_resource(&ctx, &resource, &tid)?;
-            let held = user.scopes();
-            let granted: Vec<String> = match requested {
-                Some(req) => held.into_iter().filter(|s| req.contains(s)).collect(),
-                None => held,
+            let roles = if is_mde(&resource) {
+                app.roles.clone()
+            } else {
+                Vec::new()
             };
-            TokenSpec {
-                scp: Some(if is_mde(&resource) {
-                    granted.join(" ")
-                } else {
-                    String::new()
-                }),
-                upn: Some(user.upn.clone()),
-                ..base_spec(state, app, &tid, &resource, ctx.now)
-            }
+            Ok(TokenSpec {
+                roles,
+                ..base(&resource)
+            })
         }
-        other => {
-            return Err(ctx.bad(
-                "unsupported_grant_type",
-                70003,
-                format!("The app requested an unsupported grant type '{other}'."),
-            ))
-        }
+        Grant::Password => password_grant(&ctx, directory, request, &tid, base),
+    }
+}
+
+/// The `password` grant: the user's scopes (those asked for, or all with `.default`).
+fn password_grant(
+    ctx: &Ctx,
+    directory: &Directory,
+    request: &TokenRequest,
+    tid: &str,
+    base: impl Fn(&str) -> TokenSpec,
+) -> Result<TokenSpec> {
+    let form = &request.form;
+    let username = form
+        .get("username")
+        .ok_or_else(|| ctx.missing("username"))?;
+    let password = form
+        .get("password")
+        .ok_or_else(|| ctx.missing("password"))?;
+    let user = directory
+        .user(username, tid)
+        .filter(|u| u.password == *password)
+        .ok_or_else(|| {
+            ctx.bad(
+                "invalid_grant",
+                50126,
+                "Error validating credentials due to invalid username or password.",
+            )
+        })?;
+    let (resource, requested) = password_resource(ctx, request.endpoint, form)?;
+    check_resource(ctx, &resource, tid)?;
+    let held = user.scopes();
+    let granted: Vec<String> = match requested {
+        Some(req) => held.into_iter().filter(|s| req.contains(s)).collect(),
+        None => held,
     };
-    let claims = jwt::claims_for(&spec);
-    let token = jwt::sign(state.auth.keys(), &claims).map_err(ApiError::Internal)?;
-    let body = match version {
-        Version::V2 => {
-            let mut b = json!({"token_type": "Bearer", "expires_in": EXPIRES_IN, "ext_expires_in": EXPIRES_IN, "access_token": token});
-            if let Some(scp) = &claims.scp {
-                b["scope"] = json!(scp
-                    .split_whitespace()
-                    .map(|s| format!("{}/{s}", spec.audience.as_deref().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join(" "));
-            }
-            b
-        }
-        Version::V1 => json!({
-            "token_type": "Bearer",
-            "expires_in": EXPIRES_IN.to_string(),
-            "ext_expires_in": EXPIRES_IN.to_string(),
-            "expires_on": claims.exp.to_string(),
-            "not_before": claims.nbf.to_string(),
-            "resource": spec.audience.clone().unwrap_or_default(),
-            "access_token": token,
-        }),
+    let scp = if is_mde(&resource) {
+        granted.join(" ")
+    } else {
+        String::new()
     };
-    let mut res = Json(body).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    Ok(res)
+    Ok(TokenSpec {
+        scp: Some(scp),
+        upn: Some(user.upn.clone()),
+        ..base(&resource)
+    })
 }
 
 fn base_spec(
-    state: &AppState,
+    shape: TokenVersion,
     app: &AppRegistration,
     tid: &str,
     resource: &str,
     now: OffsetDateTime,
 ) -> TokenSpec {
-    let v2 = state.token_version == TokenVersion::V2;
+    let v2 = shape == TokenVersion::V2;
     TokenSpec {
         tenant: tid.to_owned(),
         app_id: app.client_id.clone(),
@@ -217,7 +177,7 @@ fn base_spec(
             resource.to_owned()
         }),
         ttl_secs: EXPIRES_IN,
-        v2,
+        version: shape,
         now,
         ..TokenSpec::default()
     }
@@ -226,10 +186,10 @@ fn base_spec(
 /// The resource of a client-credentials request: v2 `scope=<resource>/.default`, v1 `resource=`.
 fn client_credentials_resource(
     ctx: &Ctx,
-    version: Version,
+    version: TokenVersion,
     form: &HashMap<String, String>,
 ) -> Result<String> {
-    if version == Version::V1 {
+    if version == TokenVersion::V1 {
         return form
             .get("resource")
             .map(|r| normalize_resource(r))
@@ -259,10 +219,10 @@ fn client_credentials_resource(
 /// The resource of a password request and the scopes asked for (`None` = `.default`, all held).
 fn password_resource(
     ctx: &Ctx,
-    version: Version,
+    version: TokenVersion,
     form: &HashMap<String, String>,
 ) -> Result<(String, Option<Vec<String>>)> {
-    if version == Version::V1 {
+    if version == TokenVersion::V1 {
         let r = form
             .get("resource")
             .ok_or_else(|| ctx.missing("resource"))?;

@@ -12,11 +12,11 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::tenant_id;
+use super::extract::{Origin, PathParam};
 use crate::{
-    auth::token::{v1_issuer, v2_issuer},
+    auth::token::{v1_issuer, v2_issuer, TokenVersion},
     error::Result,
-    routes::extract::{Origin, PathParam},
+    identity::tenant_id,
     state::AppState,
 };
 
@@ -43,7 +43,7 @@ pub(crate) async fn openid_v2(
     Origin(origin): Origin,
     PathParam(tenant): PathParam,
 ) -> Result<Response> {
-    openid(&state, &origin, &tenant, true)
+    openid(&state, &origin, &tenant, TokenVersion::V2)
 }
 
 /// `GET /{tenant}/.well-known/openid-configuration` (v1).
@@ -52,11 +52,12 @@ pub(crate) async fn openid_v1(
     Origin(origin): Origin,
     PathParam(tenant): PathParam,
 ) -> Result<Response> {
-    openid(&state, &origin, &tenant, false)
+    openid(&state, &origin, &tenant, TokenVersion::V1)
 }
 
 /// One metadata document: the keys both versions share, then each version's own (spec §9.4).
-fn openid(state: &AppState, origin: &str, tenant: &str, v2: bool) -> Result<Response> {
+fn openid(state: &AppState, origin: &str, tenant: &str, version: TokenVersion) -> Result<Response> {
+    let v2 = version == TokenVersion::V2;
     let (t, specific) = tenant_label(state, tenant)?;
     let id = if specific { t.as_str() } else { "{tenantid}" };
     // v2 endpoints live under `oauth2/v2.0/`, v1 ones under `oauth2/`.
