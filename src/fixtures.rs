@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::{
     auth::permissions::portal,
     identity::{AppRegistration, Directory, User},
-    model::{Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES},
+    model::{IsolationType, Machine},
     store::{FleetMachine, SimulationOverride},
 };
 
@@ -171,16 +171,12 @@ fn parse_machine(item: Value, seen: &mut HashSet<String>) -> Result<FleetMachine
         .to_owned();
     let isolation = match obj.remove("isolation") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s))
-            if ["Full", "Selective", "UnManagedDevice"].contains(&s.as_str()) =>
-        {
-            Some(s)
-        }
-        Some(v) => {
-            return Err(format!(
-                "({label}) field `isolation`: {v} is not Full, Selective or UnManagedDevice"
-            ))
-        }
+        Some(v) => Some(typed::<IsolationType>(v).map_err(|e| {
+            format!(
+                "({label}) field `isolation`: {}",
+                e.trim_start_matches(".`: ")
+            )
+        })?),
     };
     let restricted = match obj.remove("restricted") {
         None | Some(Value::Null) => false,
@@ -238,21 +234,7 @@ fn validate(m: &mut Machine) -> Result<(), String> {
     if m.os_platform.trim().is_empty() {
         return Err("field `osPlatform`: must not be empty".to_owned());
     }
-    one_of("healthStatus", Some(&m.health_status), HEALTH_STATUSES)?;
-    one_of("riskScore", m.risk_score.as_ref(), RISK_SCORES)?;
-    one_of("exposureLevel", m.exposure_level.as_ref(), EXPOSURE_LEVELS)?;
-    one_of("deviceValue", m.device_value.as_ref(), DEVICE_VALUES)?;
     Ok(())
-}
-
-fn one_of(field: &str, value: Option<&String>, allowed: &[&str]) -> Result<(), String> {
-    match value {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(format!(
-            "field `{field}`: {v:?} is not one of {}",
-            allowed.join(", ")
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// The directory: the built-ins plus `apps.json` and `users.json` of `dir` (each optional), or
@@ -455,7 +437,7 @@ mod tests {
     // The store's copy-on-write over the embedded fleet (here because the store sits below the
     // fixture loader).
     use crate::{
-        model::ActionType,
+        model::{ActionType, Scope},
         store::{NewAction, Store, StoreOptions, Visibility},
     };
     use time::OffsetDateTime;
@@ -465,7 +447,7 @@ mod tests {
             action_type: ActionType::Isolate,
             comment: "c".into(),
             requestor: requestor.into(),
-            scope: Some("Full".into()),
+            scope: Some(Scope::Isolation(IsolationType::Full)),
             sha1: None,
         }
     }

@@ -1,12 +1,15 @@
 //! The MachineAction entity (spec §4.1): 20 properties in the real order, nulls emitted.
 
 use serde::{Deserialize, Serialize};
+use strum::{IntoStaticStr, VariantNames};
 use uuid::Uuid;
 
-use super::Timestamp;
+use super::{Scope, Timestamp};
 
 /// `type` of a MachineAction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, VariantNames,
+)]
 pub(crate) enum ActionType {
     Isolate,
     Unisolate,
@@ -22,22 +25,12 @@ pub(crate) enum ActionType {
 impl ActionType {
     /// The wire name.
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Isolate => "Isolate",
-            Self::Unisolate => "Unisolate",
-            Self::RestrictCodeExecution => "RestrictCodeExecution",
-            Self::UnrestrictCodeExecution => "UnrestrictCodeExecution",
-            Self::RunAntiVirusScan => "RunAntiVirusScan",
-            Self::CollectInvestigationPackage => "CollectInvestigationPackage",
-            Self::Offboard => "Offboard",
-            Self::StopAndQuarantineFile => "StopAndQuarantineFile",
-            Self::LiveResponse => "LiveResponse",
-        }
+        self.into()
     }
 }
 
 /// `status` of a MachineAction ("Cancelled" with double l, as on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, VariantNames)]
 pub(crate) enum ActionStatus {
     Pending,
     InProgress,
@@ -55,7 +48,7 @@ impl ActionStatus {
 }
 
 /// `relatedFileInfo` of a StopAndQuarantineFile action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RelatedFileInfo {
     pub file_identifier: String,
@@ -63,7 +56,7 @@ pub(crate) struct RelatedFileInfo {
 }
 
 /// The MachineAction entity exactly as the real service writes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MachineAction {
     pub id: Uuid,
@@ -81,7 +74,7 @@ pub(crate) struct MachineAction {
     pub cancellation_comment: Option<String>,
     pub cancellation_date_time_utc: Option<Timestamp>,
     pub error_h_result: i64,
-    pub scope: Option<String>,
+    pub scope: Option<Scope>,
     pub external_id: Option<String>,
     pub request_source: String,
     pub related_file_info: Option<RelatedFileInfo>,

@@ -3,23 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Timestamp;
-
-/// `healthStatus` values (spec §7.1).
-pub(crate) const HEALTH_STATUSES: &[&str] = &[
-    "Active",
-    "Inactive",
-    "ImpairedCommunication",
-    "NoSensorData",
-    "NoSensorDataImpairedCommunication",
-    "Unknown",
-];
-/// `riskScore` values.
-pub(crate) const RISK_SCORES: &[&str] = &["None", "Informational", "Low", "Medium", "High"];
-/// `exposureLevel` values.
-pub(crate) const EXPOSURE_LEVELS: &[&str] = &["None", "Low", "Medium", "High"];
-/// `deviceValue` values.
-pub(crate) const DEVICE_VALUES: &[&str] = &["Normal", "Low", "High"];
+use super::{DeviceValue, ExposureLevel, HealthStatus, OnboardingStatus, RiskScore, Timestamp};
 
 /// One entry of `ipAddresses`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,14 +24,6 @@ fn default_if_type() -> String {
 
 fn default_op_status() -> String {
     "Up".to_owned()
-}
-
-fn default_health() -> String {
-    "Active".to_owned()
-}
-
-fn default_onboarding() -> String {
-    "Onboarded".to_owned()
 }
 
 /// The Machine entity. Optional wire fields default to what the real service sends for a
@@ -82,18 +58,18 @@ pub(crate) struct Machine {
     pub agent_version: Option<String>,
     #[serde(default)]
     pub os_build: Option<i64>,
-    #[serde(default = "default_health")]
-    pub health_status: String,
     #[serde(default)]
-    pub device_value: Option<String>,
+    pub health_status: HealthStatus,
+    #[serde(default)]
+    pub device_value: Option<DeviceValue>,
     #[serde(default)]
     pub rbac_group_id: i64,
     #[serde(default)]
     pub rbac_group_name: Option<String>,
     #[serde(default)]
-    pub risk_score: Option<String>,
+    pub risk_score: Option<RiskScore>,
     #[serde(default)]
-    pub exposure_level: Option<String>,
+    pub exposure_level: Option<ExposureLevel>,
     #[serde(default)]
     pub is_aad_joined: bool,
     #[serde(default)]
@@ -102,8 +78,8 @@ pub(crate) struct Machine {
     pub machine_tags: Vec<String>,
     #[serde(default)]
     pub defender_av_status: Option<String>,
-    #[serde(default = "default_onboarding")]
-    pub onboarding_status: String,
+    #[serde(default)]
+    pub onboarding_status: OnboardingStatus,
     #[serde(default)]
     pub os_architecture: Option<String>,
     #[serde(default)]

@@ -5,8 +5,13 @@ mod action;
 mod machine;
 mod odata;
 mod timestamp;
+mod values;
 
 pub(crate) use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
-pub(crate) use machine::{Machine, DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES};
+pub(crate) use machine::Machine;
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;
+pub(crate) use values::{
+    DeviceValue, ExposureLevel, HealthStatus, IsolationType, OnboardingStatus, RiskScore, ScanType,
+    Scope,
+};

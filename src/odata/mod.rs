@@ -15,9 +15,11 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use strum::VariantNames;
+
 use crate::{
     error::{ApiError, Code},
-    model::{DEVICE_VALUES, EXPOSURE_LEVELS, HEALTH_STATUSES, RISK_SCORES},
+    model::{ActionStatus, ActionType, DeviceValue, ExposureLevel, HealthStatus, RiskScore},
 };
 
 /// Most rows a page or `$top` may hold (spec: "Maximum page size is 10,000").
@@ -98,37 +100,17 @@ const fn f(name: &'static str, kind: Kind, filterable: bool) -> Field {
     }
 }
 
-const ACTION_TYPES: &[&str] = &[
-    "RunAntiVirusScan",
-    "Offboard",
-    "LiveResponse",
-    "CollectInvestigationPackage",
-    "Isolate",
-    "Unisolate",
-    "StopAndQuarantineFile",
-    "RestrictCodeExecution",
-    "UnrestrictCodeExecution",
-];
-const ACTION_STATUSES: &[&str] = &[
-    "Pending",
-    "InProgress",
-    "Succeeded",
-    "Failed",
-    "TimeOut",
-    "Cancelled",
-];
-
 /// `MachineActions` (spec §4.1; filterable per §5.2).
 pub(crate) static MACHINE_ACTIONS: EntitySet = EntitySet {
     name: "MachineActions",
     type_name: "MachineAction",
     fields: &[
         f("id", Kind::Str, true),
-        f("type", Kind::Enum(ACTION_TYPES), true),
+        f("type", Kind::Enum(ActionType::VARIANTS), true),
         f("title", Kind::Str, false),
         f("requestor", Kind::Str, true),
         f("requestorComment", Kind::Str, false),
-        f("status", Kind::Enum(ACTION_STATUSES), true),
+        f("status", Kind::Enum(ActionStatus::VARIANTS), true),
         f("machineId", Kind::Str, true),
         f("computerDnsName", Kind::Str, false),
         f("creationDateTimeUtc", Kind::DateTime, true),
@@ -167,12 +149,12 @@ pub(crate) static MACHINES: EntitySet = EntitySet {
         f("lastExternalIpAddress", Kind::Str, false),
         f("agentVersion", Kind::Str, false),
         f("osBuild", Kind::Int, false),
-        f("healthStatus", Kind::Enum(HEALTH_STATUSES), true),
-        f("deviceValue", Kind::Enum(DEVICE_VALUES), true),
+        f("healthStatus", Kind::Enum(HealthStatus::VARIANTS), true),
+        f("deviceValue", Kind::Enum(DeviceValue::VARIANTS), true),
         f("rbacGroupId", Kind::Int, true),
         f("rbacGroupName", Kind::Str, false),
-        f("riskScore", Kind::Enum(RISK_SCORES), true),
-        f("exposureLevel", Kind::Enum(EXPOSURE_LEVELS), true),
+        f("riskScore", Kind::Enum(RiskScore::VARIANTS), true),
+        f("exposureLevel", Kind::Enum(ExposureLevel::VARIANTS), true),
         f("isAadJoined", Kind::Bool, false),
         f("aadDeviceId", Kind::Str, true),
         f("machineTags", Kind::StrList, true),

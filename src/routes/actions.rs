@@ -7,7 +7,7 @@ use super::extract::{optional_enum, required_string, JsonBody, PathParam, Servic
 use crate::{
     auth::Caller,
     error::{ApiError, Code, Result},
-    model::{ActionType, Entity, MachineAction, OData},
+    model::{ActionType, Entity, IsolationType, MachineAction, OData, ScanType, Scope},
     state::AppState,
     store::NewAction,
 };
@@ -70,15 +70,14 @@ fn submit(
 fn parse(kind: ActionType, obj: &Map<String, Value>, requestor: &str) -> Result<NewAction> {
     let comment = required_string(obj, "Comment")?;
     let scope = match kind {
-        ActionType::Isolate => Some(optional_enum(
+        ActionType::Isolate => Some(Scope::Isolation(optional_enum(
             obj,
             "IsolationType",
-            &["Full", "Selective", "UnManagedDevice"],
-            "Full",
-        )?),
+            IsolationType::Full,
+        )?)),
         // Current docs mark ScanType required, older ones optional: default Full (decisions).
         ActionType::RunAntiVirusScan => {
-            Some(optional_enum(obj, "ScanType", &["Quick", "Full"], "Full")?)
+            Some(Scope::Scan(optional_enum(obj, "ScanType", ScanType::Full)?))
         }
         _ => None,
     };

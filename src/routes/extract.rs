@@ -154,19 +154,14 @@ pub(crate) fn required_string(obj: &Map<String, Value>, key: &str) -> Result<Str
 
 /// An optional enum parameter: its canonical spelling (values match case-insensitively, as
 /// ASP.NET's enum binding does), `default` when absent, 400 `InvalidInput` outside `allowed`.
-pub(crate) fn optional_enum(
+pub(crate) fn optional_enum<T: std::str::FromStr>(
     obj: &Map<String, Value>,
     key: &str,
-    allowed: &[&'static str],
-    default: &'static str,
-) -> Result<String, ApiError> {
+    default: T,
+) -> Result<T, ApiError> {
     match obj.get(key) {
-        None | Some(Value::Null) => Ok(default.to_owned()),
-        Some(Value::String(s)) => allowed
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(s))
-            .map(|a| (*a).to_owned())
-            .ok_or_else(|| ApiError::invalid_input(s)),
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::String(s)) => s.parse().map_err(|_| ApiError::invalid_input(s)),
         Some(v) => Err(ApiError::invalid_input(&v.to_string())),
     }
 }

@@ -13,7 +13,7 @@ use std::{
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Machine;
+use crate::model::{IsolationType, Machine};
 
 pub(crate) use lifecycle::SimulationOverride;
 pub use lifecycle::{Outcome, Simulation};
@@ -54,7 +54,7 @@ impl Default for StoreOptions {
 pub(crate) struct FleetMachine {
     pub machine: Machine,
     /// `Some(scope)` when the machine starts isolated (`Full`, `Selective`, `UnManagedDevice`).
-    pub isolation: Option<String>,
+    pub isolation: Option<IsolationType>,
     /// Whether app execution starts restricted.
     pub restricted: bool,
     pub simulation: SimulationOverride,

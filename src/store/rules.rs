@@ -3,7 +3,7 @@
 
 use crate::{
     error::{ApiError, Code},
-    model::{ActionType, Machine},
+    model::{ActionType, IsolationType, Machine, Scope},
 };
 
 /// Actions of one group may not be in flight together on one machine.
@@ -135,11 +135,15 @@ fn win10_at_least(build: Option<i64>, min: i64) -> bool {
 }
 
 /// Whether `m` supports `kind` with isolation `scope` (spec §2, §6).
-pub(crate) fn supports(m: &Machine, kind: ActionType, scope: Option<&str>) -> bool {
+pub(crate) fn supports(m: &Machine, kind: ActionType, scope: Option<Scope>) -> bool {
     let f = family(m);
+    let isolation = match scope {
+        Some(Scope::Isolation(t)) => Some(t),
+        _ => None,
+    };
     match kind {
-        ActionType::Isolate if scope == Some("UnManagedDevice") => true,
-        ActionType::Isolate if scope == Some("Selective") => match f {
+        ActionType::Isolate if isolation == Some(IsolationType::UnManagedDevice) => true,
+        ActionType::Isolate if isolation == Some(IsolationType::Selective) => match f {
             Family::Win10(b) => win10_at_least(b, WIN10_1709),
             Family::Win11 | Family::MacOs => true,
             Family::Server(y) => y >= 2013,
@@ -181,7 +185,7 @@ pub(crate) fn supports(m: &Machine, kind: ActionType, scope: Option<&str>) -> bo
 pub(crate) fn check_supported(
     m: &Machine,
     kind: ActionType,
-    scope: Option<&str>,
+    scope: Option<Scope>,
 ) -> Result<(), ApiError> {
     if supports(m, kind, scope) {
         return Ok(());
@@ -212,22 +216,47 @@ mod tests {
     #[test]
     fn windows10_1703_isolates_fully_but_not_selectively() {
         let m = machine("Windows10", Some("1703"), None);
-        assert!(supports(&m, ActionType::Isolate, Some("Full")));
-        assert!(!supports(&m, ActionType::Isolate, Some("Selective")));
+        assert!(supports(
+            &m,
+            ActionType::Isolate,
+            Some(Scope::Isolation(IsolationType::Full))
+        ));
+        assert!(!supports(
+            &m,
+            ActionType::Isolate,
+            Some(Scope::Isolation(IsolationType::Selective))
+        ));
     }
 
     #[test]
     fn windows10_1607_cannot_be_isolated() {
         let m = machine("Windows10", None, Some(14393));
-        assert!(!supports(&m, ActionType::Isolate, Some("Full")));
-        assert!(check_supported(&m, ActionType::Isolate, Some("Full")).is_err());
+        assert!(!supports(
+            &m,
+            ActionType::Isolate,
+            Some(Scope::Isolation(IsolationType::Full))
+        ));
+        assert!(check_supported(
+            &m,
+            ActionType::Isolate,
+            Some(Scope::Isolation(IsolationType::Full))
+        )
+        .is_err());
     }
 
     #[test]
     fn linux_isolates_fully_only() {
         let m = machine("Linux", None, None);
-        assert!(supports(&m, ActionType::Isolate, Some("Full")));
-        assert!(!supports(&m, ActionType::Isolate, Some("Selective")));
+        assert!(supports(
+            &m,
+            ActionType::Isolate,
+            Some(Scope::Isolation(IsolationType::Full))
+        ));
+        assert!(!supports(
+            &m,
+            ActionType::Isolate,
+            Some(Scope::Isolation(IsolationType::Selective))
+        ));
         assert!(!supports(&m, ActionType::Offboard, None));
     }
 
@@ -236,12 +265,12 @@ mod tests {
         assert!(supports(
             &machine("WindowsServer2012R2", None, None),
             ActionType::Isolate,
-            Some("Full")
+            Some(Scope::Isolation(IsolationType::Full))
         ));
         assert!(!supports(
             &machine("WindowsServer2008R2", None, None),
             ActionType::Isolate,
-            Some("Full")
+            Some(Scope::Isolation(IsolationType::Full))
         ));
         assert!(!supports(
             &machine("WindowsServer2016", None, None),

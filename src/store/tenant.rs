@@ -21,14 +21,17 @@ use super::{
 };
 use crate::{
     error::{ApiError, Code},
-    model::{ActionStatus, ActionType, Machine, MachineAction, RelatedFileInfo, Timestamp},
+    model::{
+        ActionStatus, ActionType, HealthStatus, IsolationType, Machine, MachineAction,
+        OnboardingStatus, RelatedFileInfo, Scope, Timestamp,
+    },
 };
 
 /// A machine and the emulator-only state the wire entity does not show.
 #[derive(Debug, Clone)]
 struct MachineState {
     machine: Machine,
-    isolation: Option<String>,
+    isolation: Option<IsolationType>,
     restricted: bool,
     simulation: Simulation,
     /// Outcome of the next action only, then back to `simulation.outcome`.
@@ -52,7 +55,7 @@ pub(crate) struct NewAction {
     pub comment: String,
     pub requestor: String,
     /// `Full`/`Selective`/`UnManagedDevice` for isolation, `Quick`/`Full` for scans.
-    pub scope: Option<String>,
+    pub scope: Option<Scope>,
     /// For StopAndQuarantineFile.
     pub sha1: Option<String>,
 }
@@ -79,7 +82,7 @@ impl Submitted {
 pub(crate) struct MachineView {
     pub machine: Machine,
     pub isolated: bool,
-    pub isolation_scope: Option<String>,
+    pub isolation_scope: Option<IsolationType>,
     pub app_execution_restricted: bool,
     pub simulation: Simulation,
     pub next_outcome: Option<Outcome>,
@@ -126,7 +129,7 @@ impl Tenant {
     fn seed(&self, f: &FleetMachine) -> MachineState {
         MachineState {
             machine: f.machine.clone(),
-            isolation: f.isolation.clone(),
+            isolation: f.isolation,
             restricted: f.restricted,
             simulation: f.simulation.apply(self.options.simulation),
             next_outcome: None,
@@ -217,7 +220,7 @@ impl Tenant {
         let of = |m: &MachineState| MachineView {
             machine: m.machine.clone(),
             isolated: m.isolation.is_some(),
-            isolation_scope: m.isolation.clone(),
+            isolation_scope: m.isolation,
             app_execution_restricted: m.restricted,
             simulation: m.simulation,
             next_outcome: m.next_outcome,
@@ -351,7 +354,7 @@ impl Tenant {
                 ),
             ));
         }
-        rules::check_supported(&m.machine, kind, new.scope.as_deref())?;
+        rules::check_supported(&m.machine, kind, new.scope)?;
         let group = rules::conflict_group(kind, new.sha1.as_deref());
         let in_flight = m.in_flight.iter().find_map(|id| {
             self.actions
@@ -472,7 +475,7 @@ fn settle(m: &mut MachineState, actions: &DashMap<Uuid, ActionRecord>, now: Offs
         let effect = actions.get_mut(&id).map(|mut a| {
             a.wire.status = status;
             a.wire.last_update_date_time_utc = Timestamp(at);
-            (a.wire.action_type, a.wire.scope.clone())
+            (a.wire.action_type, a.wire.scope)
         });
         if let (ActionStatus::Succeeded, Some((kind, scope))) = (status, effect) {
             apply_effect(m, kind, scope);
@@ -484,15 +487,20 @@ fn settle(m: &mut MachineState, actions: &DashMap<Uuid, ActionRecord>, now: Offs
 }
 
 /// What a succeeded action changes on its machine.
-fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<String>) {
+fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<Scope>) {
     match kind {
-        ActionType::Isolate => m.isolation = Some(scope.unwrap_or_else(|| "Full".to_owned())),
+        ActionType::Isolate => {
+            m.isolation = Some(match scope {
+                Some(Scope::Isolation(t)) => t,
+                _ => IsolationType::Full,
+            })
+        }
         ActionType::Unisolate => m.isolation = None,
         ActionType::RestrictCodeExecution => m.restricted = true,
         ActionType::UnrestrictCodeExecution => m.restricted = false,
         ActionType::Offboard => {
-            m.machine.onboarding_status = "Offboarded".to_owned();
-            m.machine.health_status = "Inactive".to_owned();
+            m.machine.onboarding_status = OnboardingStatus::Offboarded;
+            m.machine.health_status = HealthStatus::Inactive;
         }
         _ => {}
     }

@@ -1,0 +1,100 @@
+//! The closed value sets of the wire, as enums: each spells its wire names once (serde and
+//! `strum`), and the OData schema, body validation and fixture checks all read them from here.
+
+use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantNames};
+
+/// Declares a wire enum: exact-case serde names (fixtures and responses), case-insensitive
+/// `FromStr` (request bodies: "values match in any case"), `&'static str` names, `VARIANTS`.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
+            EnumString, IntoStaticStr, VariantNames,
+        )]
+        #[strum(ascii_case_insensitive)]
+        pub(crate) enum $name { $($variant),+ }
+    };
+}
+
+wire_enum!(
+    /// `IsolationType` of an isolate request, and the isolation scope of a machine.
+    IsolationType { Full, Selective, UnManagedDevice }
+);
+wire_enum!(
+    /// `ScanType` of an antivirus scan request.
+    ScanType { Quick, Full }
+);
+wire_enum!(
+    /// `healthStatus` of a machine (spec §7.1).
+    HealthStatus {
+        Active,
+        Inactive,
+        ImpairedCommunication,
+        NoSensorData,
+        NoSensorDataImpairedCommunication,
+        Unknown,
+    }
+);
+wire_enum!(
+    /// `onboardingStatus` of a machine; `Offboarded` is what an offboard action leaves.
+    OnboardingStatus { Onboarded, CanBeOnboarded, Unsupported, InsufficientInfo, Offboarded }
+);
+wire_enum!(
+    /// `riskScore` of a machine.
+    RiskScore { None, Informational, Low, Medium, High }
+);
+wire_enum!(
+    /// `exposureLevel` of a machine.
+    ExposureLevel { None, Low, Medium, High }
+);
+wire_enum!(
+    /// `deviceValue` of a machine.
+    DeviceValue { Normal, Low, High }
+);
+
+impl Default for HealthStatus {
+    fn default() -> Self {
+        Self::Active
+    }
+}
+
+impl Default for OnboardingStatus {
+    fn default() -> Self {
+        Self::Onboarded
+    }
+}
+
+/// The scope of an action as the MachineAction's `scope` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Scope {
+    Isolation(IsolationType),
+    Scan(ScanType),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_in_any_case_and_serialize_exactly() {
+        assert_eq!(
+            "unmanageddevice".parse::<IsolationType>().ok(),
+            Some(IsolationType::UnManagedDevice)
+        );
+        assert_eq!(
+            <&str>::from(IsolationType::UnManagedDevice),
+            "UnManagedDevice"
+        );
+        assert_eq!(
+            serde_json::to_string(&HealthStatus::NoSensorData)
+                .ok()
+                .as_deref(),
+            Some("\"NoSensorData\"")
+        );
+        assert!(serde_json::from_str::<HealthStatus>("\"active\"").is_err());
+        assert_eq!(ScanType::VARIANTS, ["Quick", "Full"]);
+    }
+}
