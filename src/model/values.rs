@@ -7,14 +7,14 @@ use strum::{EnumString, IntoStaticStr, VariantNames};
 /// Declares a wire enum: exact-case serde names (fixtures and responses), case-insensitive
 /// `FromStr` (request bodies: "values match in any case"), `&'static str` names, `VARIANTS`.
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$va:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
             EnumString, IntoStaticStr, VariantNames,
         )]
         #[strum(ascii_case_insensitive)]
-        pub(crate) enum $name { $($variant),+ }
+        pub(crate) enum $name { $($(#[$va])* $variant),+ }
     };
 }
 
@@ -28,7 +28,9 @@ wire_enum!(
 );
 wire_enum!(
     /// `healthStatus` of a machine (spec §7.1).
+    #[derive(Default)]
     HealthStatus {
+        #[default]
         Active,
         Inactive,
         ImpairedCommunication,
@@ -39,7 +41,8 @@ wire_enum!(
 );
 wire_enum!(
     /// `onboardingStatus` of a machine; `Offboarded` is what an offboard action leaves.
-    OnboardingStatus { Onboarded, CanBeOnboarded, Unsupported, InsufficientInfo, Offboarded }
+    #[derive(Default)]
+    OnboardingStatus { #[default] Onboarded, CanBeOnboarded, Unsupported, InsufficientInfo, Offboarded }
 );
 wire_enum!(
     /// `riskScore` of a machine.
@@ -53,18 +56,6 @@ wire_enum!(
     /// `deviceValue` of a machine.
     DeviceValue { Normal, Low, High }
 );
-
-impl Default for HealthStatus {
-    fn default() -> Self {
-        Self::Active
-    }
-}
-
-impl Default for OnboardingStatus {
-    fn default() -> Self {
-        Self::Onboarded
-    }
-}
 
 /// The scope of an action as the MachineAction's `scope` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
