@@ -21,6 +21,7 @@ use crate::{
         MAX_PAGE_SIZE,
     },
     startup::{Application, StartupError},
+    store::MAX_DELAY_SECONDS,
     telemetry, tls,
 };
 
@@ -91,10 +92,12 @@ pub struct ServeArgs {
     )]
     pub log_format: LogFormat,
     /// Seconds until a device picks an action up (Pending → InProgress).
-    #[arg(long, env = "DEFENDER_MOCK_PICKUP_DELAY", default_value_t = Simulation::default().pickup_delay_seconds)]
+    #[arg(long, env = "DEFENDER_MOCK_PICKUP_DELAY", default_value_t = Simulation::default().pickup_delay_seconds,
+          value_parser = clap::value_parser!(u64).range(..=MAX_DELAY_SECONDS))]
     pub pickup_delay: u64,
     /// Seconds from pickup until the action ends.
-    #[arg(long, env = "DEFENDER_MOCK_COMPLETION_DELAY", default_value_t = Simulation::default().completion_delay_seconds)]
+    #[arg(long, env = "DEFENDER_MOCK_COMPLETION_DELAY", default_value_t = Simulation::default().completion_delay_seconds,
+          value_parser = clap::value_parser!(u64).range(..=MAX_DELAY_SECONDS))]
     pub completion_delay: u64,
     /// Devices start offline unless their fixture says otherwise (actions then time out after 3 days).
     #[arg(long, env = "DEFENDER_MOCK_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
@@ -153,6 +156,9 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
+/// The longest `token --ttl`, either way: ten years.
+const MAX_TTL: i64 = 10 * 365 * 86_400;
+
 fn parse_grace(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
@@ -184,8 +190,9 @@ pub struct TokenArgs {
     /// `aud` (default: https://api.securitycenter.microsoft.com, or the MDE appId with --v2).
     #[arg(long)]
     pub audience: Option<String>,
-    /// Lifetime in seconds from now.
-    #[arg(long, default_value_t = 3599)]
+    /// Lifetime in seconds from now (negative: already expired; at most ten years either way).
+    #[arg(long, default_value_t = 3599, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-MAX_TTL..=MAX_TTL))]
     pub ttl: i64,
     /// Mint a v2.0-shaped token.
     #[arg(long)]

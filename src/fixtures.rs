@@ -19,7 +19,7 @@ use crate::{
     auth::permissions::portal,
     identity::{AppRegistration, Directory, User},
     model::{IsolationType, Machine},
-    store::{FleetMachine, SimulationOverride},
+    store::{FleetMachine, SimulationOverride, MAX_DELAY_SECONDS},
 };
 
 /// The default fleet, compiled into the binary so it runs from any folder.
@@ -191,6 +191,11 @@ fn parse_machine(item: Value, seen: &mut HashSet<String>) -> Result<FleetMachine
         None | Some(Value::Null) => SimulationOverride::default(),
         Some(v) => typed(v).map_err(|e| format!("({label}) field `simulation.{e}"))?,
     };
+    if let Some((field, v)) = simulation.out_of_range() {
+        return Err(format!(
+            "({label}) field `simulation.{field}`: {v} is more than {MAX_DELAY_SECONDS} (ten years)"
+        ));
+    }
     let mut machine: Machine =
         typed(Value::Object(obj)).map_err(|e| format!("({label}) field `{e}"))?;
     validate(&mut machine).map_err(|e| format!("({label}) {e}"))?;

@@ -32,6 +32,8 @@ mod middleware;
 mod model;
 mod odata;
 mod package;
+#[cfg(test)]
+mod regression;
 mod routes;
 mod startup;
 mod state;

@@ -148,7 +148,7 @@ pub(crate) fn claims_for(spec: &TokenSpec) -> Claims {
     let mut c = Claims {
         iat: now - BACKDATE_SECS,
         nbf: now - BACKDATE_SECS,
-        exp: now + spec.ttl_secs,
+        exp: now.saturating_add(spec.ttl_secs),
         aio: Some("E2dgYNhlmPv/LMzdb+tGN4q8bA3dAA==".to_owned()),
         idtyp: Some(if user { "user" } else { "app" }.to_owned()),
         oid: Some(

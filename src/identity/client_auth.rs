@@ -92,7 +92,7 @@ fn verify_assertion(ctx: &Ctx, app: &AppRegistration, assertion: &str) -> Result
         ));
     }
     // The client sets `exp` from its wall clock, not the emulator's: judge it by wall time.
-    if exp + ASSERTION_SKEW_SECS < OffsetDateTime::now_utc().unix_timestamp() {
+    if exp.saturating_add(ASSERTION_SKEW_SECS) < OffsetDateTime::now_utc().unix_timestamp() {
         return Err(ctx.unauthorized(
             700024,
             "Client assertion is not within its valid time range.",

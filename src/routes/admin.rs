@@ -20,7 +20,7 @@ use crate::{
     model::{ActionStatus, ActionType},
     package,
     state::AppState,
-    store::{DuplicatePolicy, Outcome, SimulationOverride, Visibility},
+    store::{DuplicatePolicy, Outcome, SimulationOverride, Visibility, MAX_DELAY_SECONDS},
     throttle,
 };
 
@@ -99,8 +99,13 @@ async fn advance_clock(State(state): State<AppState>, body: JsonBody) -> Result<
             format!("Invalid input {secs}: seconds must be between 0 and {MAX_ADVANCE_SECS}"),
         ));
     }
-    state.clock.advance(time::Duration::seconds_f64(secs));
-    Ok(Json(json!({"now": Timestamp(state.clock.now())})).into_response())
+    let now = state
+        .clock
+        .advance(time::Duration::seconds_f64(secs))
+        .map_err(|e| {
+            ApiError::bad_request(Code::InvalidInput, format!("Invalid input {secs}: {e}"))
+        })?;
+    Ok(Json(json!({"now": Timestamp(now)})).into_response())
 }
 
 /// The emulator-side state of a machine (isolation, restriction, simulation), which the Machine
@@ -206,6 +211,13 @@ async fn set_simulation(
     };
     let change: SimulationOverride = serde_json::from_value(Value::Object(obj))
         .map_err(|e| ApiError::bad_request(Code::InvalidInput, format!("Invalid input: {e}")))?;
+    // Checked before anything is applied: a refused change leaves the machine as it was.
+    if let Some((field, v)) = change.out_of_range() {
+        return Err(ApiError::bad_request(
+            Code::InvalidInput,
+            format!("Invalid input {v}: {field} must be at most {MAX_DELAY_SECONDS} (ten years)"),
+        ));
+    }
     let tenant = state.store.tenant(tenant_of(&q));
     let key = tenant.resolve(&id, &Visibility::All)?;
     let view = tenant

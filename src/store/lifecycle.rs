@@ -12,6 +12,9 @@ use crate::model::ActionStatus;
 
 /// How long an offline device's actions stay `Pending` before they end `TimeOut` (spec §2).
 pub(crate) const OFFLINE_TIMEOUT: Duration = Duration::days(3);
+/// The longest pickup or completion delay a device can have: ten years. Delays are checked
+/// against it wherever they enter (flags, fixtures, the control plane), never clamped.
+pub(crate) const MAX_DELAY_SECONDS: u64 = 10 * 365 * 86_400;
 
 /// What the device does with an action once it has picked it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -60,6 +63,16 @@ pub(crate) struct SimulationOverride {
 }
 
 impl SimulationOverride {
+    /// The first delay over [`MAX_DELAY_SECONDS`], as (field, value).
+    pub(crate) fn out_of_range(&self) -> Option<(&'static str, u64)> {
+        [
+            ("pickupDelaySeconds", self.pickup_delay_seconds),
+            ("completionDelaySeconds", self.completion_delay_seconds),
+        ]
+        .into_iter()
+        .find_map(|(field, v)| v.filter(|v| *v > MAX_DELAY_SECONDS).map(|v| (field, v)))
+    }
+
     /// The defaults with this override's fields applied.
     pub(crate) fn apply(&self, defaults: Simulation) -> Simulation {
         Simulation {
@@ -91,7 +104,9 @@ impl Plan {
         if !sim.online {
             return Self {
                 pickup_at: None,
-                end: Some((created + OFFLINE_TIMEOUT, ActionStatus::TimeOut)),
+                end: created
+                    .checked_add(OFFLINE_TIMEOUT)
+                    .map(|t| (t, ActionStatus::TimeOut)),
             };
         }
         let status = match sim.outcome {
@@ -105,10 +120,13 @@ impl Plan {
                 }
             }
         };
-        let pickup = created + secs(sim.pickup_delay_seconds);
+        // Delays are bounded where they enter, and the clock stops short of the calendar's end;
+        // a sum past it would mean "never", not a panic.
+        let pickup = created.checked_add(secs(sim.pickup_delay_seconds));
+        let end = pickup.and_then(|p| p.checked_add(secs(sim.completion_delay_seconds)));
         Self {
-            pickup_at: Some(pickup),
-            end: Some((pickup + secs(sim.completion_delay_seconds), status)),
+            pickup_at: pickup,
+            end: end.map(|e| (e, status)),
         }
     }
 
@@ -134,7 +152,7 @@ impl Plan {
 }
 
 fn secs(s: u64) -> Duration {
-    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2))
+    Duration::seconds(i64::try_from(s.min(MAX_DELAY_SECONDS)).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

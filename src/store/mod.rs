@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{IsolationType, Machine};
 
 pub(crate) use lifecycle::SimulationOverride;
+pub(crate) use lifecycle::MAX_DELAY_SECONDS;
 pub use lifecycle::{Outcome, Simulation};
 pub(crate) use tenant::{NewAction, Tenant};
 

@@ -1,0 +1,151 @@
+//! In-process regression tests of defects found by attack passes (issue 12), driven through the
+//! real router with `oneshot`: each case failed before its fix.
+
+use axum::{
+    body::{to_bytes, Body},
+    http::{Method, Request, StatusCode},
+    Router,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::{
+    auth::{permissions::ALL_ROLES, TokenSpec},
+    config::Config,
+    startup::Emulator,
+};
+
+fn emulator() -> Emulator {
+    Emulator::new(&Config::for_tests()).expect("embedded fixtures load")
+}
+
+async fn send(
+    app: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .expect("request");
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    let status = res.status();
+    let bytes = to_bytes(res.into_body(), usize::MAX).await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn token(e: &Emulator) -> String {
+    e.mint(TokenSpec {
+        roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        ttl_secs: 30 * 86_400,
+        ..TokenSpec::default()
+    })
+    .expect("token")
+}
+
+const DC01: &str = "/_mock/machines/dc01/simulation";
+
+#[tokio::test]
+async fn a_huge_simulation_delay_is_refused_and_leaves_the_machine_as_it_was() {
+    let e = emulator();
+    let app = e.router();
+    let (before_status, before) = send(&app, Method::GET, "/_mock/machines/dc01", None, None).await;
+    assert_eq!(before_status, StatusCode::OK);
+    for field in ["pickupDelaySeconds", "completionDelaySeconds"] {
+        let body = json!({ field: 5_304_634_046_505u64, "online": false });
+        let (status, err) = send(&app, Method::PATCH, DC01, None, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"]["code"], "InvalidInput");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(field),
+            "{err}"
+        );
+    }
+    let (_, after) = send(&app, Method::GET, "/_mock/machines/dc01", None, None).await;
+    assert_eq!(
+        after["simulation"], before["simulation"],
+        "nothing of the refused change applied"
+    );
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/machines/dc01/isolate",
+        Some(&token(&e)),
+        Some(json!({"Comment": "c"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_longest_delays_on_a_clock_near_its_end_never_fail_an_action() {
+    let e = emulator();
+    let app = e.router();
+    let t = token(&e);
+    let ten_years = 10 * 365 * 86_400u64;
+    let body = json!({"pickupDelaySeconds": ten_years, "completionDelaySeconds": ten_years});
+    let (status, _) = send(&app, Method::PATCH, DC01, None, Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Advance the clock as far as it goes: it refuses past its end instead of stopping silently.
+    let mut refused = None;
+    for _ in 0..800 {
+        let (status, body) = send(
+            &app,
+            Method::POST,
+            "/_mock/clock/advance",
+            None,
+            Some(json!({"seconds": ten_years})),
+        )
+        .await;
+        if status != StatusCode::OK {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the clock refuses to pass its end");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("9000"),
+        "{body}"
+    );
+    // A token minted now is valid, and an action with the longest delays is accepted.
+    let t2 = token(&e);
+    assert_ne!(t, t2);
+    let (status, created) = send(
+        &app,
+        Method::POST,
+        "/api/machines/dc01/isolate",
+        Some(&t2),
+        Some(json!({"Comment": "c"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let path = format!(
+        "/api/machineactions/{}",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let (status, polled) = send(&app, Method::GET, &path, Some(&t2), None).await;
+    assert_eq!(status, StatusCode::OK, "{polled}");
+    assert_eq!(polled["status"], "Pending");
+}
