@@ -69,7 +69,7 @@ impl Emulator {
 
     /// The emulator's current time (moved by `POST /_mock/clock/advance`).
     pub fn now(&self) -> OffsetDateTime {
-        self.state.clock.now()
+        self.state.clock().now()
     }
 
     /// A token signed with the emulator's key, issued at the emulator's current time.
@@ -78,12 +78,12 @@ impl Emulator {
             now: self.now(),
             ..spec
         };
-        auth::token::mint(self.state.auth.keys(), &spec).map_err(StartupError::Token)
+        auth::token::mint(self.state.keys(), &spec).map_err(StartupError::Token)
     }
 
     /// How many machines the fixture fleet has.
     pub fn fleet_size(&self) -> usize {
-        self.state.store.fleet_len()
+        self.state.store().fleet_len()
     }
 }
 
@@ -162,7 +162,7 @@ impl Application {
 
     /// `http://HOST:PORT` or `https://HOST:PORT`.
     pub fn url(&self) -> String {
-        format!("{}://{}", self.emulator.state.scheme, self.addr)
+        format!("{}://{}", self.emulator.state.scheme(), self.addr)
     }
 
     /// The emulator this application serves (tokens, clock, router).

@@ -11,21 +11,22 @@ use crate::{
     throttle::Limiter,
 };
 
-/// Shared state of a running emulator.
+/// Shared state of a running emulator. Fields are private: handlers reach the pieces through
+/// the accessors, and only `new` builds it.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    pub store: Arc<Store>,
-    pub clock: Arc<Clock>,
-    pub auth: Arc<Authenticator>,
-    pub limiter: Arc<Limiter>,
+    store: Arc<Store>,
+    clock: Arc<Clock>,
+    auth: Arc<Authenticator>,
+    limiter: Arc<Limiter>,
     /// App registrations and users.
-    pub directory: Arc<Directory>,
+    directory: Arc<Directory>,
     /// Rows per collection page without `$top`.
-    pub page_size: usize,
+    page_size: usize,
     /// Shape of issued tokens.
-    pub token_version: TokenVersion,
+    token_version: TokenVersion,
     /// `http` or `https`: the scheme `@odata.context` and discovery documents use.
-    pub scheme: &'static str,
+    scheme: &'static str,
 }
 
 impl AppState {
@@ -50,6 +51,51 @@ impl AppState {
                 "http"
             },
         }
+    }
+
+    /// Every tenant's machines and actions.
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The emulator clock.
+    pub(crate) fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    /// The bearer-token verifier.
+    pub(crate) fn authenticator(&self) -> &Arc<Authenticator> {
+        &self.auth
+    }
+
+    /// The signing keys.
+    pub(crate) fn keys(&self) -> &Keys {
+        self.auth.keys()
+    }
+
+    /// The rate limiter.
+    pub(crate) fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    /// App registrations and users.
+    pub(crate) fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    /// Rows per collection page without `$top`.
+    pub(crate) fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Shape of issued tokens.
+    pub(crate) fn token_version(&self) -> TokenVersion {
+        self.token_version
+    }
+
+    /// `http` or `https`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        self.scheme
     }
 
     /// The secret that signs investigation-package links (the signing key's PEM: stable across

@@ -24,12 +24,21 @@ pub use token::TokenSpec;
 
 use crate::{error::ApiError, store::Visibility};
 
-/// Verifies bearer tokens, with a bounded cache of verified claims.
-#[derive(Debug)]
+/// Verifies bearer tokens, with a bounded cache of verified claims. Its `Debug` prints no token.
 pub(crate) struct Authenticator {
     keys: Keys,
     cache: DashMap<Box<str>, Arc<Claims>>,
     capacity: usize,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("keys", &self.keys)
+            .field("cached_tokens", &self.cache.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
 }
 
 impl Authenticator {
@@ -292,6 +301,24 @@ mod tests {
         // Full of live tokens: cleared rather than grown.
         auth.authenticate(&headers(&mint(3600)), later).unwrap();
         assert!(auth.cached() <= 3);
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_token() {
+        let auth = Authenticator::new(Keys::development());
+        let now = OffsetDateTime::now_utc();
+        let t = token::mint(
+            auth.keys(),
+            &TokenSpec {
+                now,
+                ..TokenSpec::default()
+            },
+        )
+        .unwrap();
+        auth.authenticate(&headers(&t), now).unwrap();
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains(&t[..20]), "{shown}");
+        assert!(shown.contains("cached_tokens: 1"), "{shown}");
     }
 
     #[test]

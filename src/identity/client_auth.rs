@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use time::OffsetDateTime;
 
 use super::{AppRegistration, Ctx};
@@ -68,19 +68,35 @@ fn verify_assertion(ctx: &Ctx, app: &AppRegistration, assertion: &str) -> Result
     v.validate_nbf = false;
     v.validate_aud = false;
     v.required_spec_claims = Default::default();
-    let claims = app
-        .certificates
+    let claims: serde_json::Value = app
+        .keys
         .iter()
-        .filter_map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).ok())
         .find_map(|key| {
             // Claims as plain JSON: MSAL writes `exp` as a float, and a claim of an odd type is
             // a malformed assertion, not a bad signature.
-            decode::<serde_json::Value>(assertion, &key, &v)
+            decode::<serde_json::Value>(assertion, key, &v)
                 .inspect_err(|e| tracing::debug!(error = %e, alg = ?header.alg, "client assertion refused by a registered certificate"))
                 .ok()
         })
         .ok_or_else(|| ctx.unauthorized(700027, "Client assertion failed signature validation."))?
         .claims;
+    check_assertion_claims(ctx, app, &claims)
+}
+
+/// The claims of a correctly signed assertion: issuer and subject are the app, `exp` not past
+/// (by wall time, with skew), and the audience a token endpoint.
+fn check_assertion_claims(
+    ctx: &Ctx,
+    app: &AppRegistration,
+    claims: &serde_json::Value,
+) -> Result<()> {
+    let malformed = || {
+        ctx.bad(
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.",
+        )
+    };
     let text = |k: &str| claims[k].as_str().unwrap_or_default();
     let exp = claims["exp"].as_f64().ok_or_else(malformed)? as i64;
     if !text("iss").eq_ignore_ascii_case(&app.client_id)

@@ -1,6 +1,9 @@
 //! App registrations and users: the built-in development app and user, plus those of the
 //! `apps.json` and `users.json` fixtures.
 
+use std::fmt;
+
+use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use crate::auth::{
@@ -9,7 +12,7 @@ use crate::auth::{
 };
 
 /// An app registration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct AppRegistration {
     pub client_id: String,
@@ -26,10 +29,42 @@ pub(crate) struct AppRegistration {
     /// The only tenant it exists in; absent = every tenant (multi-tenant).
     #[serde(default)]
     pub tenant: Option<String>,
+    /// The certificates' public keys, parsed once when the directory is built.
+    #[serde(skip)]
+    pub keys: Vec<DecodingKey>,
+}
+
+impl AppRegistration {
+    /// Parses the certificates' keys (fixture loading has already refused unusable ones).
+    fn with_keys(mut self) -> Self {
+        self.keys = self
+            .certificates
+            .iter()
+            .filter_map(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).ok())
+            .collect();
+        self
+    }
+}
+
+impl fmt::Debug for AppRegistration {
+    // Never prints secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("client_id", &self.client_id)
+            .field("display_name", &self.display_name)
+            .field(
+                "secrets",
+                &format_args!("<{} redacted>", self.secrets.len()),
+            )
+            .field("certificates", &self.certificates.len())
+            .field("roles", &self.roles)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
 }
 
 /// A user who can sign in with the password grant.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct User {
     pub upn: String,
@@ -52,6 +87,20 @@ pub(crate) struct User {
     pub tenant: Option<String>,
 }
 
+impl fmt::Debug for User {
+    // Never prints the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("upn", &self.upn)
+            .field("password", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("portal_roles", &self.portal_roles)
+            .field("device_groups", &self.device_groups)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
 impl User {
     /// The scopes the user holds.
     pub(crate) fn scopes(&self) -> Vec<String> {
@@ -61,7 +110,7 @@ impl User {
     }
 }
 
-/// Every app registration and user the emulator knows.
+/// Every app registration and user the emulator knows (its `Debug` prints no secret).
 #[derive(Debug, Clone)]
 pub(crate) struct Directory {
     apps: Vec<AppRegistration>,
@@ -82,6 +131,10 @@ impl Directory {
                 .any(|a| a.client_id.eq_ignore_ascii_case(&b.client_id))
         });
         all_apps.extend(apps);
+        let all_apps = all_apps
+            .into_iter()
+            .map(AppRegistration::with_keys)
+            .collect();
         let mut all_users = vec![Self::development_user()];
         all_users.retain(|b| !users.iter().any(|u| u.upn.eq_ignore_ascii_case(&b.upn)));
         all_users.extend(users);
@@ -103,6 +156,7 @@ impl Directory {
             certificates: vec![dev::APP_CLIENT_PEM[cert_start..].to_owned()],
             roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
             tenant: None,
+            keys: Vec::new(),
         }
     }
 
@@ -146,5 +200,26 @@ impl Rights for Directory {
             portal_roles: u.portal_roles.clone(),
             device_groups: u.device_groups.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets_or_passwords() {
+        let shown = format!("{:?}", Directory::new(Vec::new(), Vec::new()));
+        assert!(!shown.contains(dev::APP_SECRET), "{shown}");
+        assert!(!shown.contains(dev::USER_PASSWORD), "{shown}");
+        assert!(shown.contains(dev::APP_ID), "{shown}");
+    }
+
+    #[test]
+    fn certificate_keys_are_parsed_once_when_the_directory_is_built() {
+        let d = Directory::new(Vec::new(), Vec::new());
+        let app = d.app(dev::APP_ID, dev::TENANT_ID).unwrap();
+        assert_eq!(app.keys.len(), app.certificates.len());
+        assert_eq!(app.keys.len(), 1);
     }
 }

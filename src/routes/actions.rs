@@ -53,10 +53,10 @@ fn submit(
     body: &JsonBody,
     kind: ActionType,
 ) -> Result<Created> {
-    let tenant = state.store.tenant(&caller.tenant);
+    let tenant = state.store().tenant(&caller.tenant);
     let key = tenant.resolve(id, &caller.visibility)?;
     let new = parse(kind, &body.object()?, caller.requestor())?;
-    let action = tenant.submit(&key, new, state.clock.now())?.into_action();
+    let action = tenant.submit(&key, new, state.clock().now())?.into_action();
     Ok(OData(
         StatusCode::CREATED,
         Entity {

@@ -77,11 +77,12 @@ fn params(q: Params) -> Result<HashMap<String, String>> {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    Json(json!({"status": "Healthy", "now": Timestamp(state.clock.now())})).into_response()
+    Json(json!({"status": "Healthy", "now": Timestamp(state.clock().now())})).into_response()
 }
 
 async fn clock(State(state): State<AppState>) -> Response {
-    Json(json!({"now": Timestamp(state.clock.now()), "mode": state.clock.mode()})).into_response()
+    Json(json!({"now": Timestamp(state.clock().now()), "mode": state.clock().mode()}))
+        .into_response()
 }
 
 /// `POST /_mock/clock/advance {"seconds": N}`: N ≥ 0 (fractions allowed); the clock never moves back.
@@ -100,7 +101,7 @@ async fn advance_clock(State(state): State<AppState>, body: JsonBody) -> Result<
         ));
     }
     let now = state
-        .clock
+        .clock()
         .advance(time::Duration::seconds_f64(secs))
         .map_err(|e| {
             ApiError::bad_request(Code::InvalidInput, format!("Invalid input {secs}: {e}"))
@@ -117,11 +118,11 @@ async fn machine_state(
 ) -> Result<Response> {
     let q = params(q)?;
     let tenant = state
-        .store
+        .store()
         .tenant(q.get("tenant").map_or(dev::TENANT_ID, String::as_str));
     let key = tenant.resolve(&id, &Default::default())?;
     let view = tenant
-        .view(&key, state.clock.now())
+        .view(&key, state.clock().now())
         .ok_or_else(|| ApiError::machine_not_found(&id))?;
     Ok(Json(view).into_response())
 }
@@ -130,9 +131,9 @@ async fn machine_state(
 async fn reset(State(state): State<AppState>, q: Params) -> Result<StatusCode> {
     match params(q)?.get("tenant") {
         Some(t) => {
-            state.store.reset(t);
+            state.store().reset(t);
         }
-        None => state.store.reset_all(),
+        None => state.store().reset_all(),
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -152,13 +153,13 @@ async fn set_duplicate_policy(
                 .map_err(|_| ApiError::invalid_input(&v.to_string()))?,
         ),
     };
-    let tenant = state.store.tenant(&tid);
+    let tenant = state.store().tenant(&tid);
     tenant.set_duplicate_policy(policy);
     Ok(Json(json!({"tenant": tid, "policy": tenant.duplicate_policy()})).into_response())
 }
 
 async fn rate_limits(State(state): State<AppState>, PathParam(tid): PathParam) -> Response {
-    Json(state.limiter.settings(&tid)).into_response()
+    Json(state.limiter().settings(&tid)).into_response()
 }
 
 /// `PUT /_mock/tenants/{tid}/rate-limits {"mode": "documented"|"off", "perMinute": N, "perHour": N}`
@@ -183,8 +184,8 @@ async fn set_rate_limits(
             })?,
         )
     };
-    state.limiter.set_tenant(&tid, settings);
-    Ok(Json(state.limiter.settings(&tid)).into_response())
+    state.limiter().set_tenant(&tid, settings);
+    Ok(Json(state.limiter().settings(&tid)).into_response())
 }
 
 fn tenant_of(q: &HashMap<String, String>) -> &str {
@@ -218,10 +219,10 @@ async fn set_simulation(
             format!("Invalid input {v}: {field} must be at most {MAX_DELAY_SECONDS} (ten years)"),
         ));
     }
-    let tenant = state.store.tenant(tenant_of(&q));
+    let tenant = state.store().tenant(tenant_of(&q));
     let key = tenant.resolve(&id, &Visibility::All)?;
     let view = tenant
-        .set_simulation(&key, change, next, state.clock.now())
+        .set_simulation(&key, change, next, state.clock().now())
         .ok_or_else(|| ApiError::machine_not_found(&id))?;
     Ok(Json(view).into_response())
 }
@@ -243,12 +244,12 @@ async fn download_package(
         .and_then(|s| s.parse().ok())
         .ok_or_else(forbidden)?;
     let sig = q.get("sig").ok_or_else(forbidden)?;
-    let now = state.clock.now();
+    let now = state.clock().now();
     if !package::verify(state.package_key(), &tenant, id, expires, sig, now) {
         return Err(forbidden());
     }
     let action = state
-        .store
+        .store()
         .tenant(&tenant)
         .action(id, &Visibility::All, now)
         .filter(|a| {

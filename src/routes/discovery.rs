@@ -22,7 +22,7 @@ use crate::{
 
 /// The tenant as it appears in documents: its GUID, or `common`/`organizations`/`consumers`.
 fn tenant_label(state: &AppState, segment: &str) -> Result<(String, bool)> {
-    match tenant_id(segment, state.clock.now())? {
+    match tenant_id(segment, state.clock().now())? {
         Some(tid) => Ok((tid, true)),
         None => Ok((segment.to_ascii_lowercase(), false)),
     }
@@ -112,7 +112,7 @@ fn openid(state: &AppState, origin: &str, tenant: &str, version: TokenVersion) -
 }
 
 fn jwks(state: &AppState, issuer: Option<String>) -> Response {
-    let k = state.auth.keys();
+    let k = state.keys();
     let mut key = json!({
         "kty": "RSA", "use": "sig", "kid": k.kid, "x5t": k.kid, "n": k.n, "e": k.e, "x5c": [k.x5c],
     });

@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for ServiceRoot {
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.to_string()))
             .unwrap_or_else(|| "localhost".to_owned());
-        Ok(Self(format!("{}://{host}/api", state.scheme)))
+        Ok(Self(format!("{}://{host}/api", state.scheme())))
     }
 }
 

@@ -37,9 +37,9 @@ pub(super) async fn get_action(
 ) -> Result<OData<Entity<MachineAction>>> {
     let id = action_id(&raw)?;
     let action = state
-        .store
+        .store()
         .tenant(&caller.tenant)
-        .action(id, &caller.visibility, state.clock.now())
+        .action(id, &caller.visibility, state.clock().now())
         .ok_or_else(|| ApiError::action_not_found(&raw))?;
     Ok(OData(
         StatusCode::OK,
@@ -59,9 +59,9 @@ pub(super) async fn list_actions(
 ) -> Result<OData<Collection<serde_json::Value>>> {
     let query = odata::parse(raw.as_deref(), &odata::MACHINE_ACTIONS)?;
     let actions = state
-        .store
+        .store()
         .tenant(&caller.tenant)
-        .actions(&caller.visibility, state.clock.now());
+        .actions(&caller.visibility, state.clock().now());
     super::collection(
         &root,
         "machineactions",
@@ -69,7 +69,7 @@ pub(super) async fn list_actions(
         raw.as_deref(),
         &query,
         actions,
-        state.page_size,
+        state.page_size(),
     )
 }
 
@@ -91,12 +91,12 @@ pub(super) async fn cancel_action(
             Some(_) => return Err(ApiError::invalid_body("Parameter Comment must be a string")),
         }
     };
-    let action = state.store.tenant(&caller.tenant).cancel(
+    let action = state.store().tenant(&caller.tenant).cancel(
         id,
         &caller.visibility,
         caller.requestor(),
         comment,
-        state.clock.now(),
+        state.clock().now(),
     )?;
     Ok(OData(
         StatusCode::OK,
@@ -123,9 +123,9 @@ pub(super) async fn get_package_uri(
     PathParam(raw): PathParam,
 ) -> Result<OData<PackageUri>> {
     let id = action_id(&raw)?;
-    let now = state.clock.now();
+    let now = state.clock().now();
     let action = state
-        .store
+        .store()
         .tenant(&caller.tenant)
         .action(id, &caller.visibility, now)
         .ok_or_else(|| ApiError::action_not_found(&raw))?;

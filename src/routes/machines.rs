@@ -21,10 +21,10 @@ pub(super) async fn get_machine(
     root: ServiceRoot,
     PathParam(id): PathParam,
 ) -> Result<OData<Entity<Machine>>> {
-    let tenant = state.store.tenant(&caller.tenant);
+    let tenant = state.store().tenant(&caller.tenant);
     let key = tenant.resolve(&id, &caller.visibility)?;
     let machine = tenant
-        .machine(&key, state.clock.now())
+        .machine(&key, state.clock().now())
         .ok_or_else(|| ApiError::machine_not_found(&id))?;
     Ok(OData(
         StatusCode::OK,
@@ -44,9 +44,9 @@ pub(super) async fn list_machines(
 ) -> Result<OData<Collection<serde_json::Value>>> {
     let query = odata::parse(raw.as_deref(), &odata::MACHINES)?;
     let machines = state
-        .store
+        .store()
         .tenant(&caller.tenant)
-        .machines(&caller.visibility, state.clock.now());
+        .machines(&caller.visibility, state.clock().now());
     super::collection(
         &root,
         "machines",
@@ -54,6 +54,6 @@ pub(super) async fn list_machines(
         raw.as_deref(),
         &query,
         machines,
-        state.page_size,
+        state.page_size(),
     )
 }

@@ -173,10 +173,10 @@ pub(crate) fn router(state: AppState) -> Router {
 /// The guard of one endpoint: the shared handles plus its access rule, limit and counter.
 fn endpoint_guard(state: &AppState, e: &'static Endpoint) -> Guard {
     Guard {
-        auth: Arc::clone(&state.auth),
-        clock: Arc::clone(&state.clock),
-        rights: state.directory.clone(),
-        limiter: Arc::clone(&state.limiter),
+        auth: Arc::clone(state.authenticator()),
+        clock: Arc::clone(state.clock()),
+        rights: state.directory().clone(),
+        limiter: Arc::clone(state.limiter()),
         access: e.access,
         limit: e.limit,
         route: RouteKey {

@@ -58,13 +58,13 @@ fn issue(
         basic: basic_credentials(headers),
     };
     let spec = grant(
-        &state.directory,
+        state.directory(),
         &request,
-        state.token_version,
-        state.clock.now(),
+        state.token_version(),
+        state.clock().now(),
     )?;
     let claims = jwt::claims_for(&spec);
-    let token = jwt::sign(state.auth.keys(), &claims).map_err(ApiError::Internal)?;
+    let token = jwt::sign(state.keys(), &claims).map_err(ApiError::Internal)?;
     Ok(render(endpoint, &spec, &claims, token))
 }
 
