@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::{
     auth::permissions::portal,
     identity::{AppRegistration, Directory, User},
-    model::{IsolationType, Machine},
+    model::{IsolationType, Machine, MachineId},
     store::{FleetMachine, SimulationOverride, MAX_DELAY_SECONDS},
 };
 
@@ -202,7 +202,10 @@ fn parse_machine(item: Value, seen: &mut HashSet<String>) -> Result<FleetMachine
     if !seen.insert(machine.id.clone()) {
         return Err(format!("duplicate machine id {}", machine.id));
     }
+    let key = MachineId::parse(&machine.id)
+        .ok_or_else(|| format!("field `id`: {:?} is not 40 hex characters", machine.id))?;
     Ok(FleetMachine {
+        key,
         machine,
         isolation,
         restricted,
@@ -442,7 +445,7 @@ mod tests {
     // The store's copy-on-write over the embedded fleet (here because the store sits below the
     // fixture loader).
     use crate::{
-        model::{ActionType, Scope},
+        model::{ActionType, Scope, TenantId},
         store::{NewAction, Store, StoreOptions, Visibility},
     };
     use time::OffsetDateTime;
@@ -460,7 +463,8 @@ mod tests {
     #[test]
     fn a_tenant_copies_a_machine_only_when_it_changes_it() {
         let store = Store::new(default_fleet().unwrap(), StoreOptions::default());
-        let (a, b) = (store.tenant("a"), store.tenant("b"));
+        let tid = |s: &str| TenantId::parse(&format!("{s}.example.com")).unwrap();
+        let (a, b) = (store.tenant(&tid("a")), store.tenant(&tid("b")));
         let now = OffsetDateTime::now_utc();
         let id = a.resolve("dc01", &Visibility::All).unwrap();
         assert!(a.machine(&id, now).is_some());

@@ -149,3 +149,65 @@ async fn the_longest_delays_on_a_clock_near_its_end_never_fail_an_action() {
     assert_eq!(status, StatusCode::OK, "{polled}");
     assert_eq!(polled["status"], "Pending");
 }
+
+#[tokio::test]
+async fn control_plane_reads_allocate_no_tenant_and_tenant_names_are_validated() {
+    let e = emulator();
+    let app = e.router();
+    let store = e.state().store();
+    for i in 0..50 {
+        let t = uuid::Uuid::new_v4();
+        let path = format!("/_mock/machines/dc01?tenant={t}");
+        let (status, view) = send(&app, Method::GET, &path, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{i}: {view}");
+        assert_eq!(view["isolated"], false);
+    }
+    assert_eq!(store.tenant_count(), 0, "reads created tenants");
+    let long = "a".repeat(60_000);
+    for bad in ["not-a-tenant", long.as_str()] {
+        let path = format!("/_mock/machines/dc01?tenant={bad}");
+        let (status, err) = send(&app, Method::GET, &path, None, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"]["code"], "InvalidInput");
+        let path = format!("/_mock/tenants/{bad}/rate-limits");
+        let (status, _) = send(&app, Method::GET, &path, None, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(store.tenant_count(), 0);
+    // A write creates the tenant; a domain name and its GUID are the same tenant.
+    let body = json!({"online": false});
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        "/_mock/machines/dc01/simulation?tenant=contoso.example.com",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(store.tenant_count(), 1);
+    let guid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, b"contoso.example.com");
+    let (_, view) = send(
+        &app,
+        Method::GET,
+        &format!("/_mock/machines/dc01?tenant={guid}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(view["simulation"]["online"], false);
+}
+
+#[tokio::test]
+async fn a_token_whose_tid_is_not_a_tenant_is_401() {
+    let e = emulator();
+    let t = e
+        .mint(TokenSpec {
+            tenant: "not a tenant".into(),
+            roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+            ..TokenSpec::default()
+        })
+        .expect("token");
+    let (status, err) = send(&e.router(), Method::GET, "/api/machines", Some(&t), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
+}

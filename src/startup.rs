@@ -81,6 +81,11 @@ impl Emulator {
         auth::token::mint(self.state.keys(), &spec).map_err(StartupError::Token)
     }
 
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// How many machines the fixture fleet has.
     pub fn fleet_size(&self) -> usize {
         self.state.store().fleet_len()

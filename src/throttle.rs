@@ -19,6 +19,8 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use crate::model::TenantId;
+
 /// An endpoint's limits: calls per minute and per hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,7 +56,7 @@ pub(crate) struct RouteKey {
 /// One counter: calls of one client app in one tenant to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CallKey {
-    tenant: Box<str>,
+    tenant: TenantId,
     app: Box<str>,
     route: RouteKey,
 }
@@ -121,7 +123,7 @@ pub(crate) enum Decision {
 #[derive(Debug)]
 pub(crate) struct Limiter {
     defaults: Settings,
-    per_tenant: DashMap<String, Settings>,
+    per_tenant: DashMap<TenantId, Settings>,
     calls: DashMap<CallKey, VecDeque<OffsetDateTime>>,
     checks: AtomicU64,
 }
@@ -138,15 +140,13 @@ impl Limiter {
     }
 
     /// The settings in force for `tenant`.
-    pub(crate) fn settings(&self, tenant: &str) -> Settings {
-        self.per_tenant
-            .get(&tenant.to_ascii_lowercase())
-            .map_or(self.defaults, |s| *s)
+    pub(crate) fn settings(&self, tenant: &TenantId) -> Settings {
+        self.per_tenant.get(tenant).map_or(self.defaults, |s| *s)
     }
 
     /// Overrides (or with `None` restores) the settings of one tenant.
-    pub(crate) fn set_tenant(&self, tenant: &str, settings: Option<Settings>) {
-        let key = tenant.to_ascii_lowercase();
+    pub(crate) fn set_tenant(&self, tenant: &TenantId, settings: Option<Settings>) {
+        let key = tenant.clone();
         match settings {
             Some(s) => {
                 self.per_tenant.insert(key, s);
@@ -162,7 +162,7 @@ impl Limiter {
     /// from the emulator clock. The counter's key is built only when limits apply.
     pub(crate) fn check(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         app: &str,
         route: RouteKey,
         documented: Limit,
@@ -175,7 +175,7 @@ impl Limiter {
             self.sweep(now);
         }
         let key = CallKey {
-            tenant: tenant.to_ascii_lowercase().into(),
+            tenant: tenant.clone(),
             app: app.into(),
             route,
         };
@@ -243,13 +243,17 @@ fn whole_seconds_up(d: Duration) -> u64 {
 mod tests {
     use super::*;
 
+    fn tid(s: &str) -> TenantId {
+        TenantId::parse(&format!("{s}.example.com")).unwrap()
+    }
+
     fn t0() -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)
     }
 
     fn check(l: &Limiter, now: OffsetDateTime) -> Decision {
         l.check(
-            "t",
+            &tid("t"),
             "app",
             RouteKey {
                 method: "POST",
@@ -346,7 +350,7 @@ mod tests {
         assert!(matches!(check(&l, t0()), Decision::Throttled { .. }));
         assert_eq!(
             l.check(
-                "t",
+                &tid("t"),
                 "other-app",
                 RouteKey {
                     method: "POST",
@@ -359,7 +363,7 @@ mod tests {
         );
         assert_eq!(
             l.check(
-                "u",
+                &tid("u"),
                 "app",
                 RouteKey {
                     method: "POST",
@@ -422,7 +426,7 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(
                 custom.check(
-                    "t",
+                    &tid("t"),
                     "app",
                     RouteKey {
                         method: "GET",
@@ -436,7 +440,7 @@ mod tests {
         }
         assert!(matches!(
             custom.check(
-                "t",
+                &tid("t"),
                 "app",
                 RouteKey {
                     method: "GET",
@@ -449,7 +453,7 @@ mod tests {
         ));
         // Per tenant.
         custom.set_tenant(
-            "T",
+            &tid("T"),
             Some(Settings {
                 mode: Mode::Off,
                 ..Settings::default()

@@ -51,7 +51,7 @@ impl Guard {
         let now = self.clock.now();
         let mut caller = self.auth.authenticate(parts, now)?;
         if let Some(upn) = caller.upn() {
-            if let Some(rights) = self.rights.rights(upn, &caller.tenant) {
+            if let Some(rights) = self.rights.rights(upn, caller.tenant.as_str()) {
                 caller = caller.with_rights(rights);
             }
         }

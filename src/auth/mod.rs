@@ -22,7 +22,7 @@ pub(crate) use permissions::Access;
 pub(crate) use token::Claims;
 pub use token::TokenSpec;
 
-use crate::{error::ApiError, store::Visibility};
+use crate::{error::ApiError, model::TenantId, store::Visibility};
 
 /// Verifies bearer tokens, with a bounded cache of verified claims. Its `Debug` prints no token.
 pub(crate) struct Authenticator {
@@ -74,7 +74,7 @@ impl Authenticator {
             tracing::debug!(reason = %e, "token refused");
             ApiError::Unauthorized(e.to_string())
         })?;
-        Ok(Caller::from_claims(&claims))
+        Caller::from_claims(&claims)
     }
 
     fn verified(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, ApiError> {
@@ -132,7 +132,7 @@ pub(crate) enum Identity {
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub app_id: String,
     pub audience: String,
     pub identity: Identity,
@@ -145,7 +145,10 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    fn from_claims(c: &Claims) -> Self {
+    fn from_claims(c: &Claims) -> Result<Self, ApiError> {
+        let tenant = TenantId::parse(&c.tid).ok_or_else(|| {
+            ApiError::Unauthorized(format!("the token's tid {:?} is not a tenant id", c.tid))
+        })?;
         let (identity, permissions) = if c.is_delegated() {
             let upn = c.user().unwrap_or(c.app_id()).to_owned();
             let scopes = c.scp.as_deref().unwrap_or_default();
@@ -160,15 +163,15 @@ impl Caller {
                 .unwrap_or_else(|| c.app_id().to_owned());
             (Identity::App { name }, c.roles.clone())
         };
-        Self {
-            tenant: c.tid.to_ascii_lowercase(),
+        Ok(Self {
+            tenant,
             app_id: c.app_id().to_owned(),
             audience: c.aud.clone(),
             identity,
             permissions,
             visibility: Visibility::All,
             portal_roles: None,
-        }
+        })
     }
 
     /// The user of a delegated token.

@@ -73,7 +73,8 @@ pub(crate) fn grant(
             50059,
             "No tenant-identifying information found in either the request or implied by any provided credentials.",
         )
-    })?;
+    })?
+    .to_string();
     let form = &request.form;
     let grant = Grant::parse(
         &ctx,

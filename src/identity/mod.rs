@@ -7,11 +7,10 @@ pub(crate) mod directory;
 pub(crate) mod grant;
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use axum::http::StatusCode;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, model::TenantId};
 
 pub(crate) use directory::{AppRegistration, Directory, User};
 
@@ -53,21 +52,13 @@ pub(crate) fn entra_timestamp(t: OffsetDateTime) -> String {
 /// The tenant id a path segment names: a GUID as is, a domain name mapped to a stable GUID
 /// (`contoso.onmicrosoft.com` always gives the same one), or `None` for `common`,
 /// `organizations` and `consumers`.
-pub(crate) fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<String>, ApiError> {
+pub(crate) fn tenant_id(segment: &str, now: OffsetDateTime) -> Result<Option<TenantId>, ApiError> {
     let s = segment.to_ascii_lowercase();
     if matches!(s.as_str(), "common" | "organizations" | "consumers") {
         return Ok(None);
     }
-    if let Ok(g) = Uuid::try_parse(&s) {
-        return Ok(Some(g.hyphenated().to_string()));
-    }
-    let dns_like = s.contains('.')
-        && s.split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    if dns_like {
-        return Ok(Some(
-            Uuid::new_v5(&Uuid::NAMESPACE_DNS, s.as_bytes()).to_string(),
-        ));
+    if let Some(t) = TenantId::parse(&s) {
+        return Ok(Some(t));
     }
     Err(entra_error(
         StatusCode::BAD_REQUEST,

@@ -2,12 +2,14 @@
 //! order, the 7-digit UTC timestamp, and the OData envelopes around them (spec §4, §7, §8.1).
 
 mod action;
+mod ids;
 mod machine;
 mod odata;
 mod timestamp;
 mod values;
 
 pub(crate) use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
+pub(crate) use ids::{MachineId, TenantId};
 pub(crate) use machine::Machine;
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;

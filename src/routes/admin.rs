@@ -16,8 +16,7 @@ use super::extract::{JsonBody, PathParam};
 use crate::{
     auth::permissions::dev,
     error::{ApiError, Code, Result},
-    model::Timestamp,
-    model::{ActionStatus, ActionType},
+    model::{ActionStatus, ActionType, TenantId, Timestamp},
     package,
     state::AppState,
     store::{DuplicatePolicy, Outcome, SimulationOverride, Visibility, MAX_DELAY_SECONDS},
@@ -117,9 +116,8 @@ async fn machine_state(
     q: Params,
 ) -> Result<Response> {
     let q = params(q)?;
-    let tenant = state
-        .store()
-        .tenant(q.get("tenant").map_or(dev::TENANT_ID, String::as_str));
+    // A read: an unknown tenant is shown as fresh, and not created.
+    let tenant = state.store().peek(&tenant_of(&q)?);
     let key = tenant.resolve(&id, &Default::default())?;
     let view = tenant
         .view(&key, state.clock().now())
@@ -131,7 +129,7 @@ async fn machine_state(
 async fn reset(State(state): State<AppState>, q: Params) -> Result<StatusCode> {
     match params(q)?.get("tenant") {
         Some(t) => {
-            state.store().reset(t);
+            state.store().reset(&tenant_id(t)?);
         }
         None => state.store().reset_all(),
     }
@@ -153,13 +151,14 @@ async fn set_duplicate_policy(
                 .map_err(|_| ApiError::invalid_input(&v.to_string()))?,
         ),
     };
+    let tid = tenant_id(&tid)?;
     let tenant = state.store().tenant(&tid);
     tenant.set_duplicate_policy(policy);
     Ok(Json(json!({"tenant": tid, "policy": tenant.duplicate_policy()})).into_response())
 }
 
-async fn rate_limits(State(state): State<AppState>, PathParam(tid): PathParam) -> Response {
-    Json(state.limiter().settings(&tid)).into_response()
+async fn rate_limits(State(state): State<AppState>, PathParam(tid): PathParam) -> Result<Response> {
+    Ok(Json(state.limiter().settings(&tenant_id(&tid)?)).into_response())
 }
 
 /// `PUT /_mock/tenants/{tid}/rate-limits {"mode": "documented"|"off", "perMinute": N, "perHour": N}`
@@ -184,12 +183,24 @@ async fn set_rate_limits(
             })?,
         )
     };
+    let tid = tenant_id(&tid)?;
     state.limiter().set_tenant(&tid, settings);
     Ok(Json(state.limiter().settings(&tid)).into_response())
 }
 
-fn tenant_of(q: &HashMap<String, String>) -> &str {
-    q.get("tenant").map_or(dev::TENANT_ID, String::as_str)
+/// `?tenant=`, or the development tenant.
+fn tenant_of(q: &HashMap<String, String>) -> Result<TenantId> {
+    tenant_id(q.get("tenant").map_or(dev::TENANT_ID, String::as_str))
+}
+
+/// A tenant named by the control plane: a GUID or a domain name (as in tokens), else 400.
+fn tenant_id(raw: &str) -> Result<TenantId> {
+    TenantId::parse(raw).ok_or_else(|| {
+        ApiError::bad_request(
+            Code::InvalidInput,
+            format!("Invalid input {raw:?}: a tenant is a GUID or a domain name"),
+        )
+    })
 }
 
 /// `PATCH /_mock/machines/{id}/simulation[?tenant=T]` with any of `online`,
@@ -219,7 +230,7 @@ async fn set_simulation(
             format!("Invalid input {v}: {field} must be at most {MAX_DELAY_SECONDS} (ten years)"),
         ));
     }
-    let tenant = state.store().tenant(tenant_of(&q));
+    let tenant = state.store().tenant(&tenant_of(&q)?);
     let key = tenant.resolve(&id, &Visibility::All)?;
     let view = tenant
         .set_simulation(&key, change, next, state.clock().now())
@@ -248,9 +259,10 @@ async fn download_package(
     if !package::verify(state.package_key(), &tenant, id, expires, sig, now) {
         return Err(forbidden());
     }
+    let tid = TenantId::parse(&tenant).ok_or_else(forbidden)?;
     let action = state
         .store()
-        .tenant(&tenant)
+        .peek(&tid)
         .action(id, &Visibility::All, now)
         .filter(|a| {
             a.action_type == ActionType::CollectInvestigationPackage

@@ -23,7 +23,7 @@ use crate::{
 /// The tenant as it appears in documents: its GUID, or `common`/`organizations`/`consumers`.
 fn tenant_label(state: &AppState, segment: &str) -> Result<(String, bool)> {
     match tenant_id(segment, state.clock().now())? {
-        Some(tid) => Ok((tid, true)),
+        Some(tid) => Ok((tid.to_string(), true)),
         None => Ok((segment.to_ascii_lowercase(), false)),
     }
 }

@@ -139,7 +139,13 @@ pub(super) async fn get_package_uri(
             ),
         });
     }
-    let url = package::signed_url(state.package_key(), root.origin(), &caller.tenant, id, now);
+    let url = package::signed_url(
+        state.package_key(),
+        root.origin(),
+        caller.tenant.as_str(),
+        id,
+        now,
+    );
     Ok(OData(
         StatusCode::OK,
         PackageUri {

@@ -13,7 +13,7 @@ use std::{
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{IsolationType, Machine};
+use crate::model::{IsolationType, Machine, MachineId, TenantId};
 
 pub(crate) use lifecycle::SimulationOverride;
 pub(crate) use lifecycle::MAX_DELAY_SECONDS;
@@ -53,6 +53,8 @@ impl Default for StoreOptions {
 /// One machine of the fixture fleet: the wire entity plus the emulator-only state around it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FleetMachine {
+    /// The machine's id as a key (the same as `machine.id`).
+    pub key: MachineId,
     pub machine: Machine,
     /// `Some(scope)` when the machine starts isolated (`Full`, `Selective`, `UnManagedDevice`).
     pub isolation: Option<IsolationType>,
@@ -65,7 +67,7 @@ pub(crate) struct FleetMachine {
 #[derive(Debug)]
 pub(crate) struct Fleet {
     machines: Vec<FleetMachine>,
-    index: HashMap<String, usize>,
+    index: HashMap<MachineId, usize>,
 }
 
 impl Fleet {
@@ -74,7 +76,7 @@ impl Fleet {
         let index = machines
             .iter()
             .enumerate()
-            .map(|(i, f)| (f.machine.id.clone(), i))
+            .map(|(i, f)| (f.key.clone(), i))
             .collect();
         Self { machines, index }
     }
@@ -116,7 +118,7 @@ impl Visibility {
 /// tenant costs almost nothing and test suites can use one per test.
 #[derive(Debug)]
 pub(crate) struct Store {
-    tenants: DashMap<String, Arc<Tenant>>,
+    tenants: DashMap<TenantId, Arc<Tenant>>,
     fleet: Arc<Fleet>,
     options: StoreOptions,
 }
@@ -131,17 +133,36 @@ impl Store {
         }
     }
 
-    /// The tenant `tid` (case-insensitive), created from the fleet on first use.
-    pub(crate) fn tenant(&self, tid: &str) -> Arc<Tenant> {
-        let key = tid.to_ascii_lowercase();
-        if let Some(t) = self.tenants.get(&key) {
+    /// The tenant `tid`, created from the fleet on first use: for requests that change state
+    /// (and API reads, which a real tenant always has state for).
+    pub(crate) fn tenant(&self, tid: &TenantId) -> Arc<Tenant> {
+        if let Some(t) = self.tenants.get(tid) {
             return Arc::clone(&t);
         }
         let t = self
             .tenants
-            .entry(key)
-            .or_insert_with(|| Arc::new(Tenant::new(Arc::clone(&self.fleet), self.options)));
+            .entry(tid.clone())
+            .or_insert_with(|| Arc::new(self.fresh()));
         Arc::clone(&t)
+    }
+
+    /// The tenant `tid` to read from, never stored: an unknown tenant reads as a fresh copy of
+    /// the fleet that is dropped afterwards, so control-plane reads allocate no tenant.
+    pub(crate) fn peek(&self, tid: &TenantId) -> Arc<Tenant> {
+        match self.tenants.get(tid) {
+            Some(t) => Arc::clone(&t),
+            None => Arc::new(self.fresh()),
+        }
+    }
+
+    /// How many tenants hold state.
+    #[cfg(test)]
+    pub(crate) fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    fn fresh(&self) -> Tenant {
+        Tenant::new(Arc::clone(&self.fleet), self.options)
     }
 
     /// How many machines the fixture fleet has.
@@ -150,8 +171,8 @@ impl Store {
     }
 
     /// Forgets a tenant's state; its next request starts again from the fleet. True if it existed.
-    pub(crate) fn reset(&self, tid: &str) -> bool {
-        self.tenants.remove(&tid.to_ascii_lowercase()).is_some()
+    pub(crate) fn reset(&self, tid: &TenantId) -> bool {
+        self.tenants.remove(tid).is_some()
     }
 
     /// Forgets every tenant's state.

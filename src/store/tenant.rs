@@ -22,7 +22,7 @@ use super::{
 use crate::{
     error::{ApiError, Code},
     model::{
-        ActionStatus, ActionType, HealthStatus, IsolationType, Machine, MachineAction,
+        ActionStatus, ActionType, HealthStatus, IsolationType, Machine, MachineAction, MachineId,
         OnboardingStatus, RelatedFileInfo, Scope, Timestamp,
     },
 };
@@ -98,7 +98,7 @@ pub(crate) struct Tenant {
     /// The shared fixture fleet: what every machine looks like until this tenant changes it.
     fleet: Arc<Fleet>,
     /// This tenant's copies of the machines it has changed; the others are read from `fleet`.
-    machines: DashMap<String, MachineState>,
+    machines: DashMap<MachineId, MachineState>,
     actions: DashMap<Uuid, ActionRecord>,
     seq: AtomicU64,
     options: StoreOptions,
@@ -138,13 +138,17 @@ impl Tenant {
     }
 
     /// This tenant's own copy of machine `key`, made from the fleet on first use, settled to `now`.
-    fn own(&self, key: &str, now: OffsetDateTime) -> Option<RefMut<'_, String, MachineState>> {
+    fn own(
+        &self,
+        key: &MachineId,
+        now: OffsetDateTime,
+    ) -> Option<RefMut<'_, MachineId, MachineState>> {
         let mut m = match self.machines.get_mut(key) {
             Some(m) => m,
             None => {
-                let f = self.fleet.get(key)?;
+                let f = self.fleet.get(key.as_str())?;
                 self.machines
-                    .entry(key.to_owned())
+                    .entry(key.clone())
                     .or_insert_with(|| self.seed(f))
             }
         };
@@ -171,16 +175,20 @@ impl Tenant {
 
     /// The key of the machine `id_or_name` names: its id (any case), else its computer name (full
     /// DNS name or first label, any case; the most recently seen one when several match).
-    pub(crate) fn resolve(&self, id_or_name: &str, vis: &Visibility) -> Result<String, ApiError> {
+    pub(crate) fn resolve(
+        &self,
+        id_or_name: &str,
+        vis: &Visibility,
+    ) -> Result<MachineId, ApiError> {
         // Ids, names and device groups never change, so the shared fleet answers for every tenant.
         let lc = id_or_name.to_ascii_lowercase();
         if let Some(f) = self.fleet.get(&lc) {
             if vis.sees(&f.machine) {
-                return Ok(lc);
+                return Ok(f.key.clone());
             }
             return Err(ApiError::machine_not_found(id_or_name));
         }
-        let mut best: Option<(Timestamp, String)> = None;
+        let mut best: Option<(Timestamp, MachineId)> = None;
         for f in self.fleet.iter() {
             let m = &f.machine;
             let name = m.computer_dns_name.to_ascii_lowercase();
@@ -189,7 +197,7 @@ impl Tenant {
                 && vis.sees(m)
                 && best.as_ref().is_none_or(|(t, _)| m.last_seen > *t)
             {
-                best = Some((m.last_seen, m.id.clone()));
+                best = Some((m.last_seen, f.key.clone()));
             }
         }
         best.map(|(_, id)| id)
@@ -197,13 +205,13 @@ impl Tenant {
     }
 
     /// The machine `key` as of `now`.
-    pub(crate) fn machine(&self, key: &str, now: OffsetDateTime) -> Option<Machine> {
+    pub(crate) fn machine(&self, key: &MachineId, now: OffsetDateTime) -> Option<Machine> {
         if let Some(mut m) = self.machines.get_mut(key) {
             settle(&mut m, &self.actions, now);
             return Some(m.machine.clone());
         }
         // Untouched by this tenant: the fleet's machine, as is.
-        self.fleet.get(key).map(|f| f.machine.clone())
+        self.fleet.get(key.as_str()).map(|f| f.machine.clone())
     }
 
     /// Every machine the caller sees, as of `now`, in fleet id order.
@@ -211,12 +219,12 @@ impl Tenant {
         self.fleet
             .iter()
             .filter(|f| vis.sees(&f.machine))
-            .filter_map(|f| self.machine(&f.machine.id, now))
+            .filter_map(|f| self.machine(&f.key, now))
             .collect()
     }
 
     /// The emulator-side view of machine `key` as of `now`.
-    pub(crate) fn view(&self, key: &str, now: OffsetDateTime) -> Option<MachineView> {
+    pub(crate) fn view(&self, key: &MachineId, now: OffsetDateTime) -> Option<MachineView> {
         let of = |m: &MachineState| MachineView {
             machine: m.machine.clone(),
             isolated: m.isolation.is_some(),
@@ -231,7 +239,7 @@ impl Tenant {
             return Some(of(&m));
         }
         // Untouched: the fleet's machine with the server-wide simulation defaults applied.
-        self.fleet.get(key).map(|f| of(&self.seed(f)))
+        self.fleet.get(key.as_str()).map(|f| of(&self.seed(f)))
     }
 
     /// Changes machine `key`'s device behaviour. Actions not yet picked up are re-planned: a
@@ -239,7 +247,7 @@ impl Tenant {
     /// leaves them to time out three days after their creation.
     pub(crate) fn set_simulation(
         &self,
-        key: &str,
+        key: &MachineId,
         change: SimulationOverride,
         next_outcome: Option<Outcome>,
         now: OffsetDateTime,
@@ -270,7 +278,7 @@ impl Tenant {
     /// Every action on machines the caller sees, as of `now`, in creation order.
     pub(crate) fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
         // Actions exist only on machines this tenant has its own copy of.
-        let keys: Vec<String> = self.machines.iter().map(|e| e.key().clone()).collect();
+        let keys: Vec<MachineId> = self.machines.iter().map(|e| e.key().clone()).collect();
         let mut visible = std::collections::HashSet::new();
         for k in &keys {
             if let Some(mut m) = self.machines.get_mut(k) {
@@ -283,7 +291,7 @@ impl Tenant {
         let mut rows: Vec<(u64, MachineAction)> = self
             .actions
             .iter()
-            .filter(|a| visible.contains(&a.wire.machine_id))
+            .filter(|a| visible.contains(a.wire.machine_id.as_str()))
             .map(|a| (a.seq, a.wire.clone()))
             .collect();
         rows.sort_by_key(|(seq, _)| *seq);
@@ -307,7 +315,10 @@ impl Tenant {
             .wire
             .machine_id
             .clone();
-        let mut m = self.machines.get_mut(&machine_id).ok_or_else(not_found)?;
+        let mut m = self
+            .machines
+            .get_mut(machine_id.as_str())
+            .ok_or_else(not_found)?;
         settle(&mut m, &self.actions, now);
         if !vis.sees(&m.machine) {
             return Err(not_found());
@@ -337,13 +348,13 @@ impl Tenant {
     /// Creates an action on machine `key`, atomically with the duplicate check.
     pub(crate) fn submit(
         &self,
-        key: &str,
+        key: &MachineId,
         new: NewAction,
         now: OffsetDateTime,
     ) -> Result<Submitted, ApiError> {
         let mut m = self
             .own(key, now)
-            .ok_or_else(|| ApiError::machine_not_found(key))?;
+            .ok_or_else(|| ApiError::machine_not_found(key.as_str()))?;
         let kind = new.action_type;
         if m.simulation.sensor_outdated {
             return Err(ApiError::bad_request(
@@ -428,7 +439,7 @@ impl Tenant {
         let machine_id = self.actions.get(&id)?.wire.machine_id.clone();
         // The action guard is dropped above: settling takes the machine entry first (lock order).
         let visible = {
-            let mut m = self.machines.get_mut(&machine_id)?;
+            let mut m = self.machines.get_mut(machine_id.as_str())?;
             settle(&mut m, &self.actions, now);
             vis.sees(&m.machine)
         };
