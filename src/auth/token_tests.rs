@@ -1,0 +1,72 @@
+//! Unit tests of `token`.
+
+use super::*;
+
+#[test]
+fn a_minted_token_verifies_and_round_trips() {
+    let keys = Keys::development();
+    let spec = TokenSpec {
+        roles: vec!["Machine.Isolate".into()],
+        ..TokenSpec::default()
+    };
+    let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();
+    assert_eq!(claims.roles, vec!["Machine.Isolate"]);
+    assert_eq!(claims.iss, v1_issuer(dev::TENANT_ID));
+    assert_eq!(claims.aud, dev::MDE_AUDIENCE);
+    assert_eq!(claims.app_id(), dev::APP_ID);
+}
+
+#[test]
+fn v2_tokens_carry_azp_and_the_appid_audience() {
+    let keys = Keys::development();
+    let spec = TokenSpec {
+        version: TokenVersion::V2,
+        ..TokenSpec::default()
+    };
+    let claims = verify_signature(&keys, &mint(&keys, &spec).unwrap()).unwrap();
+    assert_eq!(claims.aud, MDE_APP_ID);
+    assert_eq!(claims.azp.as_deref(), Some(dev::APP_ID));
+    assert_eq!(claims.ver.as_deref(), Some("2.0"));
+}
+
+#[test]
+fn a_token_from_another_key_is_invalid() {
+    // PKCS#1 on purpose: both PEM flavours load.
+    let other = Keys::from_pem(include_str!("../../tests/fixtures/other-signing-key.pem")).unwrap();
+    let token = mint(&other, &TokenSpec::default()).unwrap();
+    assert!(matches!(
+        verify_signature(&Keys::development(), &token),
+        Err(TokenError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_foreign_issuer_is_refused() {
+    let keys = Keys::development();
+    let mut c = claims_for(&TokenSpec::default());
+    c.iss = "https://evil.example/".into();
+    let token = sign(&keys, &c).unwrap();
+    assert!(matches!(
+        verify_signature(&keys, &token),
+        Err(TokenError::UnknownIssuer(_))
+    ));
+}
+
+#[test]
+fn time_is_checked_against_the_given_now() {
+    let now = OffsetDateTime::now_utc();
+    let c = claims_for(&TokenSpec {
+        ttl_secs: 60,
+        now,
+        ..TokenSpec::default()
+    });
+    assert!(check_time(&c, now).is_ok());
+    assert!(matches!(
+        check_time(&c, now + time::Duration::seconds(60)),
+        Err(TokenError::Expired(_))
+    ));
+    assert!(matches!(
+        check_time(&c, now - time::Duration::seconds(301)),
+        Err(TokenError::NotYetValid(_))
+    ));
+}
