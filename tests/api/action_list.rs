@@ -220,6 +220,19 @@ async fn cancel_works_on_pending_and_in_progress_actions_and_refuses_terminal_on
     );
 }
 
+/// The downloaded package's entries: (name, text), in archive order.
+fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("a readable entry");
+            (entry.name().to_owned(), text)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn get_package_uri_is_404_until_the_collection_succeeded_then_downloads_a_zip() {
     let app = spawn_app().await;
@@ -246,6 +259,26 @@ async fn get_package_uri_is_404_until_the_collection_succeeded_then_downloads_a_
     assert_eq!(zip.status(), 200);
     assert_eq!(zip.headers()["content-type"], "application/zip");
     assert_eq!(&zip.bytes()[..4], b"PK\x03\x04");
+    // Read it back: a summary of this collection and a process list.
+    let entries = unzip(zip.bytes());
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Summary.txt", "Processes/Processes.csv"]);
+    let summary = &entries[0].1;
+    assert!(summary.starts_with("Investigation package (emulated by defender-mock)\r\n"));
+    for line in [
+        format!("Machine: dc01.corp.contoso.com ({dc01})"),
+        format!("Action: {action_id}"),
+        "Requested by: defender-mock development app".to_owned(),
+        "Comment: collectInvestigationPackage by test".to_owned(),
+    ] {
+        assert!(
+            summary.contains(&format!("{line}\r\n")),
+            "{line:?} in {summary}"
+        );
+    }
+    let processes = &entries[1].1;
+    assert!(processes.starts_with("Name,PID,User\r\n"), "{processes}");
+    assert!(processes.contains("MsSense.exe,"), "{processes}");
     // A tampered link and an expired one are refused.
     let tampered = url.replace("sig=", "sig=x");
     assert_eq!(app.send(Req::get(&tampered)).await.status(), 403);
