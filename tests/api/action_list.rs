@@ -10,8 +10,8 @@ async fn list(app: &TestApp, query: &str) -> Value {
     let r = app
         .get(&format!("/api/machineactions?{query}"), &app.admin_token())
         .await;
-    assert_eq!(r.status(), 200, "{query}");
-    r.json().await.unwrap()
+    assert_eq!(r.status(), 200, "{query}: {}", r.text());
+    r.json()
 }
 
 fn enc(filter: &str) -> String {
@@ -46,7 +46,7 @@ async fn kibanas_isolation_query_follows_isolate_unisolate_isolate_cycles() {
     let mut previous = None;
     assert_eq!(kibana_isolated(&app, &id).await, previous);
     for (action, isolated) in [("isolate", true), ("unisolate", false), ("isolate", true)] {
-        assert_eq!(app.act(&t, &id, action, json!({})).await.status(), 201);
+        app.act_ok(&t, &id, action, json!({})).await;
         // Not yet: the answer changes only when the action has succeeded.
         app.advance(59.0).await;
         assert_eq!(
@@ -81,25 +81,10 @@ async fn every_filterable_action_field_filters() {
         ttl_secs: 86_400,
         ..TokenSpec::default()
     });
-    let a1: Value = app
-        .act(&t, &machine_id("fin-lt-0142"), "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a1: Value = app.isolate(&t, &machine_id("fin-lt-0142")).await.json();
     app.advance(100.0).await;
-    let a2: Value = app
-        .act(&user, &machine_id("dc01"), "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let a3: Value = app
-        .act(&t, &machine_id("fin-lt-0187"), "unisolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a2: Value = app.isolate(&user, &machine_id("dc01")).await.json();
+    let a3: Value = app.unisolate(&t, &machine_id("fin-lt-0187")).await.json();
     let ids = |b: Value| -> Vec<String> {
         b["value"]
             .as_array()
@@ -166,48 +151,29 @@ async fn every_filterable_action_field_filters() {
     )
     .await;
     assert_eq!(ids(b), vec![id(&a2)]);
-    let b = assert_error(
+    assert_error_containing(
         app.get("/api/machineactions?$filter=computerDnsName%20eq%20'x'", &t)
             .await,
         400,
         "ODataError",
-    )
-    .await;
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("cannot be used in the $filter"));
+        "cannot be used in the $filter",
+    );
 }
 
 #[tokio::test]
 async fn cancel_works_on_pending_and_in_progress_actions_and_refuses_terminal_ones() {
     let app = spawn_app().await;
     let t = app.admin_token();
-    let done: Value = app
-        .act(&t, &machine_id("fin-lt-0187"), "unisolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let done: Value = app.unisolate(&t, &machine_id("fin-lt-0187")).await.json();
     app.advance(60.0).await;
-    let pending2: Value = app
-        .act(&t, &machine_id("dc01"), "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let cancel = |id: &Value| format!("/api/machineactions/{}/cancel", id["id"].as_str().unwrap());
+    let pending2: Value = app.isolate(&t, &machine_id("dc01")).await.json();
+    let id = |a: &Value| a["id"].as_str().unwrap().to_owned();
 
     // Pending, with a comment: 200 and the cancellation fields.
-    let r = app
-        .post_json(
-            &cancel(&pending2),
-            &t,
-            &json!({"Comment": "Machine action was canceled by automation"}),
-        )
-        .await;
+    let comment = json!({"Comment": "Machine action was canceled by automation"});
+    let r = app.cancel(&t, &id(&pending2), Some(&comment)).await;
     assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     assert_eq!(b["status"], "Cancelled");
     assert_eq!(b["cancellationRequestor"], "defender-mock development app");
     assert_eq!(
@@ -217,142 +183,122 @@ async fn cancel_works_on_pending_and_in_progress_actions_and_refuses_terminal_on
     assert_eq!(b["cancellationDateTimeUtc"], b["lastUpdateDateTimeUtc"]);
     // The machine is free for a new action, and the cancelled one never takes effect.
     app.advance(3600.0).await;
-    assert_eq!(
-        app.action(&t, b["id"].as_str().unwrap()).await["status"],
-        "Cancelled"
-    );
+    assert_eq!(app.action(&t, &id(&b)).await["status"], "Cancelled");
     assert_eq!(
         app.machine_view(&machine_id("dc01"), None).await["isolated"],
         false
     );
-    assert_eq!(
-        app.act(&t, &machine_id("dc01"), "isolate", json!({}))
-            .await
-            .status(),
-        201
-    );
+    assert_eq!(app.isolate(&t, &machine_id("dc01")).await.status(), 201);
 
     // In progress, with no body at all.
     app.advance(10.0).await;
     let ip = list(&app, "$filter=status%20eq%20'InProgress'").await;
-    let ip = &ip["value"][0];
-    let r = app.post_raw(&cancel(ip), Some(&t), None, "").await;
+    let r = app.cancel(&t, &id(&ip["value"][0]), None).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["cancellationComment"],
-        Value::Null
-    );
+    assert_eq!(r.json::<Value>()["cancellationComment"], Value::Null);
 
     // Terminal: 400.
-    let b = assert_error(
-        app.post_json(&cancel(&done), &t, &json!({"Comment": "late"}))
-            .await,
+    let late = json!({"Comment": "late"});
+    assert_error_containing(
+        app.cancel(&t, &id(&done), Some(&late)).await,
         400,
         "BadRequest",
-    )
-    .await;
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("final state"));
+        "final state",
+    );
     // Unknown, malformed, forbidden.
-    assert_error(
-        app.post_json(
-            &format!("/api/machineactions/{}/cancel", uuid::Uuid::new_v4()),
-            &t,
-            &json!({}),
-        )
-        .await,
-        404,
-        "ResourceNotFound",
-    )
-    .await;
-    assert_error(
-        app.post_json("/api/machineactions/nope/cancel", &t, &json!({}))
-            .await,
-        400,
-        "BadRequest",
-    )
-    .await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let r = app.cancel(&t, &unknown, Some(&json!({}))).await;
+    assert_error(r, 404, "ResourceNotFound");
+    let r = app.cancel(&t, "nope", Some(&json!({}))).await;
+    assert_error(r, 400, "BadRequest");
     let reader = app.token(&["Machine.Read.All"]);
-    let b = assert_error(
-        app.post_json(&cancel(&done), &reader, &json!({})).await,
+    assert_error_containing(
+        app.cancel(&reader, &id(&done), Some(&json!({}))).await,
         403,
         "Forbidden",
-    )
-    .await;
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Machine.CollectForensics, Machine.Isolate"));
+        "Machine.CollectForensics, Machine.Isolate",
+    );
+}
+
+/// The downloaded package's entries: (name, text), in archive order.
+fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("a readable entry");
+            (entry.name().to_owned(), text)
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn get_package_uri_is_404_until_the_collection_succeeded_then_downloads_a_zip() {
     let app = spawn_app().await;
     let t = app.token(&["Machine.CollectForensics", "Machine.Read.All"]);
-    let collect: Value = app
-        .act(
-            &t,
-            &machine_id("dc01"),
-            "collectInvestigationPackage",
-            json!({}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let dc01 = machine_id("dc01");
+    let collect = app
+        .act_ok(&t, &dc01, "collectInvestigationPackage", json!({}))
+        .await;
     assert_eq!(collect["type"], "CollectInvestigationPackage");
-    let path = format!(
-        "/api/machineactions/{}/GetPackageUri",
-        collect["id"].as_str().unwrap()
-    );
-    assert_error(app.get(&path, &t).await, 404, "ResourceNotFound").await;
+    let action_id = collect["id"].as_str().unwrap();
+    let path = format!("/api/machineactions/{action_id}/GetPackageUri");
+    assert_error(app.get(&path, &t).await, 404, "ResourceNotFound");
     app.advance(60.0).await;
     let r = app.get(&path, &t).await;
     assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     assert_eq!(
         b["@odata.context"],
         format!("{}/api/$metadata#Edm.String", app.url)
     );
     let url = b["value"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&app.url));
-    let zip = app.client.get(&url).send().await.unwrap();
+    let zip = app.send(Req::get(&url)).await;
     assert_eq!(zip.status(), 200);
     assert_eq!(zip.headers()["content-type"], "application/zip");
-    let bytes = zip.bytes().await.unwrap();
-    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    assert_eq!(&zip.bytes()[..4], b"PK\x03\x04");
+    // Read it back: a summary of this collection and a process list.
+    let entries = unzip(zip.bytes());
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Summary.txt", "Processes/Processes.csv"]);
+    let summary = &entries[0].1;
+    assert!(summary.starts_with("Investigation package (emulated by defender-mock)\r\n"));
+    for line in [
+        format!("Machine: dc01.corp.contoso.com ({dc01})"),
+        format!("Action: {action_id}"),
+        "Requested by: defender-mock development app".to_owned(),
+        "Comment: collectInvestigationPackage by test".to_owned(),
+    ] {
+        assert!(
+            summary.contains(&format!("{line}\r\n")),
+            "{line:?} in {summary}"
+        );
+    }
+    let processes = &entries[1].1;
+    assert!(processes.starts_with("Name,PID,User\r\n"), "{processes}");
+    assert!(processes.contains("MsSense.exe,"), "{processes}");
     // A tampered link and an expired one are refused.
     let tampered = url.replace("sig=", "sig=x");
-    assert_eq!(
-        app.client.get(&tampered).send().await.unwrap().status(),
-        403
-    );
+    assert_eq!(app.send(Req::get(&tampered)).await.status(), 403);
     app.advance(601.0).await;
-    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 403);
+    assert_eq!(app.send(Req::get(&url)).await.status(), 403);
     // 2 calls per minute: the third within a minute is throttled.
     assert_eq!(app.get(&path, &t).await.status(), 200);
     assert_eq!(app.get(&path, &t).await.status(), 200);
     let r = app.get(&path, &t).await;
     assert_eq!(r.headers()["retry-after"], "60");
-    assert_error(r, 429, "TooManyRequests").await;
+    assert_error(r, 429, "TooManyRequests");
     // Not a collection action: 404.
     let iso: Value = app
-        .act(
-            &app.admin_token(),
-            &machine_id("fin-lt-0142"),
-            "isolate",
-            json!({}),
-        )
+        .isolate(&app.admin_token(), &machine_id("fin-lt-0142"))
         .await
-        .json()
-        .await
-        .unwrap();
+        .json();
     app.advance(60.0).await;
     let p = format!(
         "/api/machineactions/{}/getpackageuri",
         iso["id"].as_str().unwrap()
     );
-    assert_error(app.get(&p, &t).await, 404, "ResourceNotFound").await;
+    assert_error(app.get(&p, &t).await, 404, "ResourceNotFound");
 }

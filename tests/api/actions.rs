@@ -1,8 +1,6 @@
 //! Isolate / unisolate: the documented example, wire shape, duplicates, OS rules, strict state.
 
-use std::collections::HashSet;
-
-use defender_mock::{DuplicatePolicy, StoreOptions};
+use defender_mock::{Config, DuplicatePolicy, StoreOptions};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -57,7 +55,7 @@ async fn the_documented_unisolate_example_answers_201_with_the_full_machine_acti
         "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
     );
     assert_eq!(r.headers()["odata-version"], "4.0");
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r.json();
     let keys: Vec<&str> = body
         .as_object()
         .unwrap()
@@ -93,29 +91,19 @@ async fn the_documented_unisolate_example_answers_201_with_the_full_machine_acti
 async fn isolate_scope_follows_isolation_type_and_defaults_to_full() {
     let app = spawn_app().await;
     let t = app.admin_token();
-    let r = app
-        .act(&t, &machine_id("fin-lt-0142"), "isolate", json!({}))
-        .await;
+    let r = app.isolate(&t, &machine_id("fin-lt-0142")).await;
     assert_eq!(r.status(), 201);
-    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "Full");
+    assert_eq!(r.json::<Value>()["scope"], "Full");
+    let selective = json!({"IsolationType": "Selective"});
     let r = app
-        .act(
-            &t,
-            &machine_id("eng-lt-0311"),
-            "isolate",
-            json!({"IsolationType": "Selective"}),
-        )
+        .act(&t, &machine_id("eng-lt-0311"), "isolate", selective)
         .await;
-    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "Selective");
-    let r = app
-        .act(
-            &t,
-            &machine_id("byod-phone-77"),
-            "isolate",
-            json!({"IsolationType": "UnManagedDevice"}),
-        )
-        .await;
-    let b: Value = r.json().await.unwrap();
+    assert_eq!(r.json::<Value>()["scope"], "Selective");
+    let unmanaged = json!({"IsolationType": "UnManagedDevice"});
+    let b: Value = app
+        .act(&t, &machine_id("byod-phone-77"), "isolate", unmanaged)
+        .await
+        .json();
     assert_eq!(
         (b["type"].as_str(), b["scope"].as_str()),
         (Some("Isolate"), Some("UnManagedDevice"))
@@ -125,16 +113,16 @@ async fn isolate_scope_follows_isolation_type_and_defaults_to_full() {
 #[tokio::test]
 async fn isolation_type_outside_the_documented_set_is_invalid_input() {
     let app = spawn_app().await;
+    let partial = json!({"IsolationType": "Partial"});
     let r = app
         .act(
             &app.admin_token(),
             &machine_id("fin-lt-0142"),
             "isolate",
-            json!({"IsolationType": "Partial"}),
+            partial,
         )
         .await;
-    let b = assert_error(r, 400, "InvalidInput").await;
-    assert!(b["error"]["message"].as_str().unwrap().contains("Partial"));
+    assert_error_containing(r, 400, "InvalidInput", "Partial");
 }
 
 #[tokio::test]
@@ -151,22 +139,16 @@ async fn unsupported_os_is_os_platform_not_supported() {
     ];
     for (name, extra) in cases {
         let r = app.act(&t, &machine_id(name), "isolate", extra).await;
-        let b = assert_error(r, 400, "OsPlatformNotSupported").await;
-        assert!(
-            b["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("isn't supported for this action"),
-            "{b}"
+        assert_error_containing(
+            r,
+            400,
+            "OsPlatformNotSupported",
+            "isn't supported for this action",
         );
     }
+    let full = json!({"IsolationType": "Full"});
     let r = app
-        .act(
-            &t,
-            &machine_id("eng-ws-0203"),
-            "isolate",
-            json!({"IsolationType": "Full"}),
-        )
+        .act(&t, &machine_id("eng-ws-0203"), "isolate", full)
         .await;
     assert_eq!(r.status(), 201);
 }
@@ -177,8 +159,8 @@ async fn an_outdated_sensor_is_client_version_not_supported() {
     fleet[0]["simulation"] = json!({"sensorOutdated": true});
     let id = fleet[0]["id"].as_str().unwrap().to_owned();
     let app = spawn_with(StoreOptions::default(), fleet).await;
-    let r = app.act(&app.admin_token(), &id, "isolate", json!({})).await;
-    assert_error(r, 400, "ClientVersionNotSupported").await;
+    let r = app.isolate(&app.admin_token(), &id).await;
+    assert_error(r, 400, "ClientVersionNotSupported");
 }
 
 #[tokio::test]
@@ -186,67 +168,45 @@ async fn a_duplicate_is_rejected_by_default_and_isolate_conflicts_with_unisolate
     let app = spawn_app().await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
-    assert_eq!(app.act(&t, &id, "isolate", json!({})).await.status(), 201);
+    assert_eq!(app.isolate(&t, &id).await.status(), 201);
     for action in ["isolate", "unisolate"] {
-        let b = assert_error(
+        assert_error_message(
             app.act(&t, &id, action, json!({})).await,
             400,
             "ActiveRequestAlreadyExists",
-        )
-        .await;
-        assert_eq!(b["error"]["message"], "Action is already in progress");
+            "Action is already in progress",
+        );
     }
 }
 
 #[tokio::test]
 async fn return_existing_answers_201_with_the_in_flight_action() {
-    let app = spawn_with(
-        StoreOptions {
-            duplicate_policy: DuplicatePolicy::ReturnExisting,
-            ..Default::default()
-        },
-        fleet(),
-    )
-    .await;
+    let options = StoreOptions {
+        duplicate_policy: DuplicatePolicy::ReturnExisting,
+        ..Default::default()
+    };
+    let app = spawn_with(options, fleet()).await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
-    let first: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let r = app.act(&t, &id, "unisolate", json!({})).await;
+    let first: Value = app.isolate(&t, &id).await.json();
+    let r = app.unisolate(&t, &id).await;
     assert_eq!(r.status(), 201);
-    let second: Value = r.json().await.unwrap();
+    let second: Value = r.json();
     assert_eq!(second["id"], first["id"]);
     assert_eq!(second["type"], "Isolate");
 }
 
 #[tokio::test]
 async fn allow_creates_a_new_action_each_time() {
-    let app = spawn_with(
-        StoreOptions {
-            duplicate_policy: DuplicatePolicy::Allow,
-            ..Default::default()
-        },
-        fleet(),
-    )
-    .await;
+    let options = StoreOptions {
+        duplicate_policy: DuplicatePolicy::Allow,
+        ..Default::default()
+    };
+    let app = spawn_with(options, fleet()).await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
-    let a: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let b: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &id).await.json();
+    let b: Value = app.isolate(&t, &id).await.json();
     assert_ne!(a["id"], b["id"]);
 }
 
@@ -254,143 +214,100 @@ async fn allow_creates_a_new_action_each_time() {
 async fn the_duplicate_policy_can_be_set_per_tenant() {
     let app = spawn_app().await;
     let tenant = fresh_tenant();
+    let path = format!("/_mock/tenants/{tenant}/duplicate-policy");
     let r = app
-        .client
-        .put(format!(
-            "{}/_mock/tenants/{tenant}/duplicate-policy",
-            app.url
-        ))
-        .json(&json!({"policy": "allow"}))
-        .send()
-        .await
-        .unwrap();
+        .send(Req::put(&path).json(&json!({"policy": "allow"})))
+        .await;
     assert_eq!(r.status(), 200);
     let t = app.tenant_token(&tenant);
     let id = machine_id("fin-lt-0142");
-    assert_eq!(app.act(&t, &id, "isolate", json!({})).await.status(), 201);
-    assert_eq!(app.act(&t, &id, "isolate", json!({})).await.status(), 201);
+    assert_eq!(app.isolate(&t, &id).await.status(), 201);
+    assert_eq!(app.isolate(&t, &id).await.status(), 201);
     // The development tenant keeps the server-wide default.
     let dev = app.admin_token();
-    assert_eq!(app.act(&dev, &id, "isolate", json!({})).await.status(), 201);
-    assert_eq!(app.act(&dev, &id, "isolate", json!({})).await.status(), 400);
+    assert_eq!(app.isolate(&dev, &id).await.status(), 201);
+    assert_eq!(app.isolate(&dev, &id).await.status(), 400);
     let bad = app
-        .client
-        .put(format!(
-            "{}/_mock/tenants/{tenant}/duplicate-policy",
-            app.url
-        ))
-        .json(&json!({"policy": "sometimes"}))
-        .send()
-        .await
-        .unwrap();
-    assert_error(bad, 400, "InvalidInput").await;
+        .send(Req::put(&path).json(&json!({"policy": "sometimes"})))
+        .await;
+    assert_error(bad, 400, "InvalidInput");
 }
 
+/// Over TCP: 32 requests on their own connections race for one machine.
 #[tokio::test]
 async fn of_32_concurrent_unisolates_exactly_one_is_created() {
-    let app = spawn_app().await;
+    let app = spawn_tcp(Config::for_tests(), fleet()).await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0187");
     let mut tasks = Vec::new();
     for _ in 0..32 {
-        let (client, url, t, id) = (app.client.clone(), app.url.clone(), t.clone(), id.clone());
-        tasks.push(tokio::spawn(async move {
-            client
-                .post(format!("{url}/api/machines/{id}/unisolate"))
-                .bearer_auth(t)
-                .json(&serde_json::json!({"Comment": "race"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
+        let req = Req::post(format!("/api/machines/{id}/unisolate"))
+            .bearer(&t)
+            .json(&json!({"Comment": "race"}));
+        let (client, url) = (app.tcp_client(), app.url.clone());
+        tasks.push(tokio::spawn(
+            async move { req.over_tcp(&client, &url).await },
+        ));
     }
+    let mut created = Vec::new();
     let mut statuses = Vec::new();
     for task in tasks {
-        statuses.push(task.await.unwrap());
+        let r = task.await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 201 {
+            created.push(r.json::<Value>()["id"].clone());
+        } else {
+            assert_error(r, 400, "ActiveRequestAlreadyExists");
+        }
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 400).count(),
-        31,
-        "{statuses:?}"
-    );
+    assert_eq!(created.len(), 1, "{statuses:?}");
     let view = app.machine_view(&id, None).await;
-    assert_eq!(view["inFlightActions"].as_array().unwrap().len(), 1);
+    let in_flight = view["inFlightActions"].as_array().unwrap();
+    assert_eq!(in_flight.len(), 1, "{view}");
+    assert_eq!(
+        in_flight[0], created[0],
+        "the one in flight is the one created"
+    );
 }
 
 #[tokio::test]
 async fn unisolating_a_released_machine_is_accepted_unless_strict() {
     let app = spawn_app().await;
-    let t = app.admin_token();
     let released = machine_id("fin-lt-0142");
     assert_eq!(
-        app.act(&t, &released, "unisolate", json!({}))
-            .await
-            .status(),
+        app.unisolate(&app.admin_token(), &released).await.status(),
         201
     );
 
-    let strict = spawn_with(
-        StoreOptions {
-            strict_state: true,
-            ..Default::default()
-        },
-        fleet(),
-    )
-    .await;
+    let options = StoreOptions {
+        strict_state: true,
+        ..Default::default()
+    };
+    let strict = spawn_with(options, fleet()).await;
     let t = strict.admin_token();
-    let b = assert_error(
-        strict.act(&t, &released, "unisolate", json!({})).await,
+    assert_error_message(
+        strict.unisolate(&t, &released).await,
         400,
         "BadRequest",
-    )
-    .await;
-    assert_eq!(
-        b["error"]["message"],
-        format!("Machine {released} is not isolated")
+        &format!("Machine {released} is not isolated"),
     );
     let isolated = machine_id("fin-lt-0187");
-    let b = assert_error(
-        strict.act(&t, &isolated, "isolate", json!({})).await,
+    assert_error_message(
+        strict.isolate(&t, &isolated).await,
         400,
         "BadRequest",
-    )
-    .await;
-    assert_eq!(
-        b["error"]["message"],
-        format!("Machine {isolated} is already isolated")
+        &format!("Machine {isolated} is already isolated"),
     );
-    assert_eq!(
-        strict
-            .act(&t, &isolated, "unisolate", json!({}))
-            .await
-            .status(),
-        201
-    );
+    assert_eq!(strict.unisolate(&t, &isolated).await.status(), 201);
 }
 
 #[tokio::test]
 async fn a_machine_can_be_addressed_by_computer_name_and_in_any_case() {
     let app = spawn_app().await;
     let t = app.admin_token();
-    let r = app
-        .act(&t, "FIN-LT-0142.contoso.com", "isolate", json!({}))
-        .await;
+    let r = app.isolate(&t, "FIN-LT-0142.contoso.com").await;
     assert_eq!(r.status(), 201);
     let id = machine_id("eng-lt-0311").to_uppercase();
-    let b: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let b = app.act_ok(&t, &id, "isolate", json!({})).await;
     assert_eq!(b["machineId"], id.to_lowercase());
-    let ids: HashSet<String> = [b["id"].as_str().unwrap().to_owned()].into();
-    assert_eq!(ids.len(), 1);
 }

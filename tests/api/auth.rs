@@ -6,16 +6,13 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn unisolate_with(app: &TestApp, auth: Option<&str>) -> reqwest::Response {
+async fn unisolate_with(app: &TestApp, auth: Option<&str>) -> TestResponse {
     let id = machine_id("fin-lt-0187");
-    let mut req = app
-        .client
-        .post(format!("{}/api/machines/{id}/unisolate", app.url))
-        .json(&json!({"Comment": "x"}));
+    let mut req = Req::post(format!("/api/machines/{id}/unisolate")).json(&json!({"Comment": "x"}));
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
-    req.send().await.unwrap()
+    app.send(req).await
 }
 
 #[tokio::test]
@@ -44,7 +41,7 @@ async fn missing_malformed_and_foreign_tokens_are_401_with_www_authenticate() {
     for auth in cases {
         let r = unisolate_with(&app, auth.as_deref()).await;
         assert_eq!(r.headers()["www-authenticate"], "Bearer", "{auth:?}");
-        assert_error(r, 401, "Unauthorized").await;
+        assert_error(r, 401, "Unauthorized");
     }
 }
 
@@ -63,8 +60,7 @@ async fn a_token_expires_on_the_emulator_clock() {
         unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
         401,
         "Unauthorized",
-    )
-    .await;
+    );
 }
 
 #[tokio::test]
@@ -84,8 +80,7 @@ async fn a_not_yet_valid_token_becomes_valid_when_the_clock_reaches_nbf() {
         unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
         401,
         "Unauthorized",
-    )
-    .await;
+    );
     app.advance(3600.0).await;
     assert_eq!(
         unisolate_with(&app, Some(&format!("Bearer {t}")))
@@ -99,28 +94,19 @@ async fn a_not_yet_valid_token_becomes_valid_when_the_clock_reaches_nbf() {
 async fn a_token_without_the_role_is_403_naming_the_accepted_permissions() {
     let app = spawn_app().await;
     let t = app.token(&["Machine.Read.All"]);
-    let b = assert_error(
+    assert_error_message(
         unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
         403,
         "Forbidden",
-    )
-    .await;
-    assert_eq!(
-        b["error"]["message"],
-        "The application does not have any of the required application permissions (Machine.Isolate) to access the resource."
+        "The application does not have any of the required application permissions (Machine.Isolate) to access the resource.",
     );
     let t = app.token(&["Machine.Isolate"]);
-    let b = assert_error(
-        app.get(&format!("/api/machines/{}", machine_id("dc01")), &t)
-            .await,
+    assert_error_containing(
+        app.get_machine(&t, &machine_id("dc01")).await,
         403,
         "Forbidden",
-    )
-    .await;
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("(Machine.Read.All, Machine.ReadWrite.All)"));
+        "(Machine.Read.All, Machine.ReadWrite.All)",
+    );
 }
 
 #[tokio::test]
@@ -139,8 +125,7 @@ async fn a_token_for_another_audience_is_403() {
             unisolate_with(&app, Some(&format!("Bearer {t}"))).await,
             403,
             "Forbidden",
-        )
-        .await;
+        );
     }
 }
 
@@ -158,9 +143,7 @@ async fn every_accepted_audience_and_v2_tokens_work() {
             ..TokenSpec::default()
         });
         assert_eq!(
-            app.get(&format!("/api/machines/{}", machine_id("dc01")), &t)
-                .await
-                .status(),
+            app.get_machine(&t, &machine_id("dc01")).await.status(),
             200,
             "{aud}"
         );
@@ -170,12 +153,7 @@ async fn every_accepted_audience_and_v2_tokens_work() {
         version: defender_mock::TokenVersion::V2,
         ..TokenSpec::default()
     });
-    assert_eq!(
-        app.get(&format!("/api/machines/{}", machine_id("dc01")), &t)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.get_machine(&t, &machine_id("dc01")).await.status(), 200);
 }
 
 #[tokio::test]
@@ -191,7 +169,7 @@ async fn a_delegated_token_acts_as_its_user() {
         .act(&t, &id, "isolate", json!({"IsolationType": "Selective"}))
         .await;
     assert_eq!(r.status(), 201);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     assert_eq!(b["requestor"], "alice@contoso.com");
     // Delegated callers need the delegated scope, not an app role.
     let t = app.token_with(TokenSpec {
@@ -199,59 +177,32 @@ async fn a_delegated_token_acts_as_its_user() {
         upn: Some("bob@contoso.com".into()),
         ..TokenSpec::default()
     });
-    let b = assert_error(
-        app.act(&t, &id, "unisolate", json!({})).await,
+    assert_error_containing(
+        app.unisolate(&t, &id).await,
         403,
         "Forbidden",
-    )
-    .await;
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("delegated permissions (Machine.Isolate)"));
+        "delegated permissions (Machine.Isolate)",
+    );
 }
 
 #[tokio::test]
 async fn the_control_plane_needs_no_token() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/_mock/health", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = app
-        .client
-        .get(format!("{}/_mock/openapi.json", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(app.send(Req::get("/_mock/health")).await.status(), 200);
+    let doc = app.mock_get("/_mock/openapi.json").await;
     assert!(doc["paths"]["/api/machines/{id}/unisolate"]["post"].is_object());
 }
 
 #[tokio::test]
 async fn head_requests_are_guarded_like_get() {
     let app = spawn_app().await;
-    let path = format!("{}/api/machines/{}", app.url, machine_id("dc01"));
-    let r = app.client.head(&path).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    let path = format!("/api/machines/{}", machine_id("dc01"));
+    let head = || Req::new(axum::http::Method::HEAD, &path);
+    assert_eq!(app.send(head()).await.status(), 401);
     let r = app
-        .client
-        .head(&path)
-        .bearer_auth(app.token(&["Machine.Isolate"]))
-        .send()
-        .await
-        .unwrap();
+        .send(head().bearer(&app.token(&["Machine.Isolate"])))
+        .await;
     assert_eq!(r.status(), 403);
-    let r = app
-        .client
-        .head(&path)
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let r = app.send(head().bearer(&app.admin_token())).await;
     assert_eq!(r.status(), 200);
 }

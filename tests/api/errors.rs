@@ -1,5 +1,6 @@
 //! Every validation, routing and size error: status, Defender code, `target`, never plain text.
 
+use axum::http::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -15,8 +16,12 @@ async fn a_lower_case_comment_key_is_a_missing_parameter() {
             &json!({"comment": "x"}),
         )
         .await;
-    let b = assert_error(r, 400, "MissingRequiredParameter").await;
-    assert_eq!(b["error"]["message"], "Parameter Comment is missing");
+    assert_error_message(
+        r,
+        400,
+        "MissingRequiredParameter",
+        "Parameter Comment is missing",
+    );
 }
 
 #[tokio::test]
@@ -34,10 +39,10 @@ async fn bodies_that_are_not_a_json_object_are_invalid_request_bodies() {
     ];
     for (ct, body) in cases {
         let r = app.post_raw(&path, Some(&t), ct, body).await;
-        assert_error(r, 400, "InvalidRequestBody").await;
+        assert_error(r, 400, "InvalidRequestBody");
     }
     let r = app.post_json(&path, &t, &json!({"Comment": 42})).await;
-    assert_error(r, 400, "InvalidRequestBody").await;
+    assert_error(r, 400, "InvalidRequestBody");
 }
 
 #[tokio::test]
@@ -51,23 +56,19 @@ async fn an_unknown_machine_is_resource_not_found_before_its_body_is_judged() {
             "{bad",
         )
         .await;
-    let b = assert_error(r, 404, "ResourceNotFound").await;
-    assert_eq!(
-        b["error"]["message"],
-        "Machine 0000000000000000000000000000000000000000 was not found"
+    assert_error_message(
+        r,
+        404,
+        "ResourceNotFound",
+        "Machine 0000000000000000000000000000000000000000 was not found",
     );
 }
 
 #[tokio::test]
 async fn an_unknown_route_is_a_defender_not_found_even_without_a_token() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/api/alerts-that-do-not-exist", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_error(r, 404, "NotFound").await;
+    let r = app.send(Req::get("/api/alerts-that-do-not-exist")).await;
+    assert_error(r, 404, "NotFound");
 }
 
 #[tokio::test]
@@ -79,13 +80,10 @@ async fn a_wrong_method_is_405_with_allow_and_an_empty_body() {
         .await;
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "POST");
-    assert!(r.bytes().await.unwrap().is_empty());
+    assert!(r.bytes().is_empty());
     let r = app
-        .client
-        .delete(format!("{}/api/machines/{id}", app.url))
-        .send()
-        .await
-        .unwrap();
+        .send(Req::new(Method::DELETE, format!("/api/machines/{id}")))
+        .await;
     assert_eq!(r.status(), 405);
     assert!(r.headers()["allow"].to_str().unwrap().contains("GET"));
 }
@@ -102,7 +100,7 @@ async fn a_body_over_one_mebibyte_is_413_in_the_defender_shape() {
             &big,
         )
         .await;
-    assert_error(r, 413, "RequestEntityTooLarge").await;
+    assert_error(r, 413, "RequestEntityTooLarge");
     // Nothing was created.
     assert!(app.machine_view(&id, None).await["inFlightActions"]
         .as_array()
@@ -116,10 +114,11 @@ async fn a_non_guid_action_id_is_a_bad_request_with_the_edm_guid_message() {
     let r = app
         .get("/api/machineactions/not-a-guid", &app.admin_token())
         .await;
-    let b = assert_error(r, 400, "BadRequest").await;
-    assert_eq!(
-        b["error"]["message"],
-        "The key value (not-a-guid) from request is not valid. The key value should be format of type 'Edm.Guid'."
+    assert_error_message(
+        r,
+        400,
+        "BadRequest",
+        "The key value (not-a-guid) from request is not valid. The key value should be format of type 'Edm.Guid'.",
     );
     let r = app
         .get(
@@ -127,7 +126,7 @@ async fn a_non_guid_action_id_is_a_bad_request_with_the_edm_guid_message() {
             &app.admin_token(),
         )
         .await;
-    assert_error(r, 404, "ResourceNotFound").await;
+    assert_error(r, 404, "ResourceNotFound");
 }
 
 #[tokio::test]
@@ -140,14 +139,10 @@ async fn clock_advance_refuses_bad_input() {
         json!({"seconds": 1e12}),
     ] {
         let r = app
-            .client
-            .post(format!("{}/_mock/clock/advance", app.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .send(Req::post("/_mock/clock/advance").json(&body))
+            .await;
         assert_eq!(r.status(), 400, "{body}");
-        let b: Value = r.json().await.unwrap();
+        let b: Value = r.json();
         assert!(b["error"]["code"].is_string());
     }
 }
@@ -163,12 +158,7 @@ async fn an_undecodable_path_is_a_defender_error_not_plain_text() {
             DOC_BODY,
         )
         .await;
-    assert_error(r, 400, "InvalidInput").await;
-    let r = app
-        .client
-        .get(format!("{}/_mock/machines/%FF", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_error(r, 400, "InvalidInput").await;
+    assert_error(r, 400, "InvalidInput");
+    let r = app.send(Req::get("/_mock/machines/%FF")).await;
+    assert_error(r, 400, "InvalidInput");
 }

@@ -21,9 +21,7 @@ async fn isolate_then_unisolate_flips_state_only_at_succeeded() {
     let created: Value = app
         .act(&t, &id, "isolate", json!({"IsolationType": "Selective"}))
         .await
-        .json()
-        .await
-        .unwrap();
+        .json();
     let aid = created["id"].as_str().unwrap().to_owned();
     let t0 = ts(&created["creationDateTimeUtc"]);
 
@@ -57,12 +55,7 @@ async fn isolate_then_unisolate_flips_state_only_at_succeeded() {
         (json!(true), json!("Selective"))
     );
 
-    let un: Value = app
-        .act(&t, &id, "unisolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let un: Value = app.unisolate(&t, &id).await.json();
     app.advance(59.0).await;
     assert_eq!(app.machine_view(&id, None).await["isolated"], true);
     app.advance(1.0).await;
@@ -78,34 +71,18 @@ async fn a_new_action_is_accepted_once_the_previous_one_ended() {
     let app = spawn_app().await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
-    assert_eq!(app.act(&t, &id, "isolate", json!({})).await.status(), 201);
-    assert_eq!(app.act(&t, &id, "unisolate", json!({})).await.status(), 400);
+    assert_eq!(app.isolate(&t, &id).await.status(), 201);
+    assert_eq!(app.unisolate(&t, &id).await.status(), 400);
     app.advance(60.0).await;
-    assert_eq!(app.act(&t, &id, "unisolate", json!({})).await.status(), 201);
+    assert_eq!(app.unisolate(&t, &id).await.status(), 201);
 }
 
 #[tokio::test]
 async fn the_clock_endpoint_reports_the_advanced_time() {
     let app = spawn_app().await;
-    let before: Value = app
-        .client
-        .get(format!("{}/_mock/clock", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before = app.mock_get("/_mock/clock").await;
     app.advance(90.5).await;
-    let after: Value = app
-        .client
-        .get(format!("{}/_mock/clock", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = app.mock_get("/_mock/clock").await;
     assert_eq!(
         ts(&after["now"]) - ts(&before["now"]),
         time::Duration::milliseconds(90_500)

@@ -28,7 +28,7 @@ async fn unthrottled(page_size: usize, fleet: Vec<Value>) -> TestApp {
     .await
 }
 
-async fn list(app: &TestApp, query: &str) -> reqwest::Response {
+async fn list(app: &TestApp, query: &str) -> TestResponse {
     app.get(&format!("/api/machines?{query}"), &app.admin_token())
         .await
 }
@@ -38,8 +38,8 @@ async fn ids(app: &TestApp, filter: &str) -> BTreeSet<String> {
         .append_pair("$filter", filter)
         .finish();
     let r = list(app, &q).await;
-    assert_eq!(r.status(), 200, "{filter}: {}", r.text().await.unwrap());
-    let b: Value = r.json().await.unwrap();
+    assert_eq!(r.status(), 200, "{filter}: {}", r.text());
+    let b: Value = r.json();
     b["value"]
         .as_array()
         .unwrap()
@@ -159,7 +159,7 @@ async fn select_orderby_top_and_count() {
     )
     .await;
     assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     assert_eq!(
         b["@odata.context"],
         format!("{}/api/$metadata#Machines", app.url)
@@ -197,21 +197,12 @@ fn fleet_of_25() -> Vec<Value> {
 async fn paging_25_machines_at_page_size_10_through_next_link() {
     let app = unthrottled(10, fleet_of_25()).await;
     let mut seen = Vec::new();
-    let mut url = format!(
-        "{}/api/machines?$filter=healthStatus%20ne%20'Unknown'&$count=true",
-        app.url
-    );
+    let mut url = "/api/machines?$filter=healthStatus%20ne%20'Unknown'&$count=true".to_owned();
     let mut pages = 0;
     loop {
-        let r = app
-            .client
-            .get(&url)
-            .bearer_auth(app.admin_token())
-            .send()
-            .await
-            .unwrap();
+        let r = app.get(&url, &app.admin_token()).await;
         assert_eq!(r.status(), 200);
-        let b: Value = r.json().await.unwrap();
+        let b: Value = r.json();
         assert_eq!(b["@odata.count"], 25);
         seen.extend(
             b["value"]
@@ -246,11 +237,7 @@ async fn paging_through_skip_and_top_until_a_short_page() {
     let app = unthrottled(10, fleet_of_25()).await;
     let mut seen = Vec::new();
     for skip in (0..).step_by(10) {
-        let b: Value = list(&app, &format!("$top=10&$skip={skip}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let b: Value = list(&app, &format!("$top=10&$skip={skip}")).await.json();
         let rows = b["value"].as_array().unwrap();
         assert!(b.get("@odata.nextLink").is_none());
         seen.extend(rows.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
@@ -282,13 +269,13 @@ async fn odata_errors_are_400_odata_error_saying_what_is_wrong() {
         ("$select=id,nosuch", "nosuch"),
     ];
     for (q, needle) in cases {
-        let b = assert_error(list(&app, q).await, 400, "ODataError").await;
+        let b = assert_error(list(&app, q).await, 400, "ODataError");
         let msg = b["error"]["message"].as_str().unwrap();
         assert!(msg.contains(needle), "{q}: {msg}");
     }
     let r = list(&app, "$stop=2").await;
     assert_eq!(r.status(), 400);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     assert_eq!(
         b,
         serde_json::json!({"error": {"code": "", "message": "The query specified in the URI is not valid. Custom query option '$stop' that starts with '$' is not supported.", "details": []}})

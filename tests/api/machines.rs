@@ -44,11 +44,9 @@ const ORDER: &[&str] = &[
 async fn a_machine_has_every_wire_property_in_the_real_order() {
     let app = spawn_app().await;
     let id = machine_id("dc01");
-    let r = app
-        .get(&format!("/api/machines/{id}"), &app.admin_token())
-        .await;
+    let r = app.get_machine(&app.admin_token(), &id).await;
     assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ORDER);
     assert_eq!(
@@ -63,36 +61,29 @@ async fn a_machine_has_every_wire_property_in_the_real_order() {
 async fn a_machine_is_found_by_computer_name() {
     let app = spawn_app().await;
     for name in ["dc01.corp.contoso.com", "DC01"] {
-        let r = app
-            .get(&format!("/api/machines/{name}"), &app.admin_token())
-            .await;
+        let r = app.get_machine(&app.admin_token(), name).await;
         assert_eq!(r.status(), 200, "{name}");
-        assert_eq!(
-            r.json::<Value>().await.unwrap()["id"],
-            machine_id("dc01").as_str()
-        );
+        assert_eq!(r.json::<Value>()["id"], machine_id("dc01").as_str());
     }
-    let r = app
-        .get("/api/machines/no-such-host", &app.admin_token())
-        .await;
-    let b = assert_error(r, 404, "ResourceNotFound").await;
-    assert_eq!(b["error"]["message"], "Machine no-such-host was not found");
+    let r = app.get_machine(&app.admin_token(), "no-such-host").await;
+    assert_error_message(
+        r,
+        404,
+        "ResourceNotFound",
+        "Machine no-such-host was not found",
+    );
 }
 
 #[tokio::test]
 async fn versioned_paths_and_regional_hosts_are_served_and_echoed_in_the_context() {
     let app = spawn_app().await;
     let id = machine_id("dc01");
-    let r = app
-        .client
-        .get(format!("{}/api/v1.0/Machines/{id}", app.url))
+    let req = Req::get(format!("/api/v1.0/Machines/{id}"))
         .header("host", "eu.api.security.microsoft.com")
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap();
+        .bearer(&app.admin_token());
+    let r = app.send(req).await;
     assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
+    let b: Value = r.json();
     assert_eq!(
         b["@odata.context"],
         "http://eu.api.security.microsoft.com/api/$metadata#Machines/$entity"

@@ -1,4 +1,5 @@
-//! Integration tests: the real router served on 127.0.0.1:0 (in process) or the real binary.
+//! Integration tests, one binary: the router in process (`oneshot`), the application on
+//! 127.0.0.1:0 where the connection matters, or the real binary (CLI, TLS, signals).
 #![allow(unreachable_pub)] // helpers are shared between test modules, not an API
 
 mod helpers;

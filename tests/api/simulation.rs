@@ -22,20 +22,14 @@ async fn assert_ended(app: &TestApp, token: &str, created: &Value, status: &str,
     );
 }
 
+fn sim_patch(name: &str, body: &Value) -> Req {
+    Req::patch(format!("/_mock/machines/{}/simulation", machine_id(name))).json(body)
+}
+
 async fn patch_sim(app: &TestApp, name: &str, body: Value) -> Value {
-    let r = app
-        .client
-        .patch(format!(
-            "{}/_mock/machines/{}/simulation",
-            app.url,
-            machine_id(name)
-        ))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = app.send(sim_patch(name, &body)).await;
     assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    r.json()
 }
 
 #[tokio::test]
@@ -43,12 +37,7 @@ async fn a_failing_device_ends_failed_and_changes_nothing() {
     let app = spawn_app().await;
     let t = app.admin_token();
     let id = machine_id("sales-lt-0415");
-    let a: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &id).await.json();
     app.advance(3600.0).await;
     assert_ended(&app, &t, &a, "Failed", Duration::seconds(60)).await;
     assert_eq!(app.machine_view(&id, None).await["isolated"], false);
@@ -58,12 +47,7 @@ async fn a_failing_device_ends_failed_and_changes_nothing() {
 async fn a_slow_device_follows_its_own_delays() {
     let app = spawn_app().await;
     let t = app.admin_token();
-    let a: Value = app
-        .act(&t, &machine_id("sales-lt-0420"), "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &machine_id("sales-lt-0420")).await.json();
     let aid = a["id"].as_str().unwrap();
     app.advance(299.0).await;
     assert_eq!(app.action(&t, aid).await["status"], "Pending");
@@ -77,12 +61,7 @@ async fn a_slow_device_follows_its_own_delays() {
 async fn a_stuck_device_leaves_actions_pending_until_cancelled() {
     let app = spawn_app().await;
     let t = app.admin_token();
-    let a: Value = app
-        .act(&t, &machine_id("design-mbp-0019"), "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &machine_id("design-mbp-0019")).await.json();
     app.advance(20.0 * 86_400.0).await;
     let polled = app.action(&t, a["id"].as_str().unwrap()).await;
     assert_eq!(polled["status"], "Pending");
@@ -95,9 +74,9 @@ async fn a_stuck_device_leaves_actions_pending_until_cancelled() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["status"], "Cancelled");
+    assert_eq!(r.json::<Value>()["status"], "Cancelled");
     assert_eq!(
-        app.act(&t, &machine_id("design-mbp-0019"), "isolate", json!({}))
+        app.isolate(&t, &machine_id("design-mbp-0019"))
             .await
             .status(),
         201
@@ -108,12 +87,7 @@ async fn a_stuck_device_leaves_actions_pending_until_cancelled() {
 async fn an_offline_device_times_out_after_three_days_of_emulator_time() {
     let app = spawn_app().await;
     let t = app.admin_token();
-    let a: Value = app
-        .act(&t, &machine_id("sales-lt-0402"), "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &machine_id("sales-lt-0402")).await.json();
     let aid = a["id"].as_str().unwrap();
     app.advance(3.0 * 86_400.0 - 1.0).await;
     assert_eq!(app.action(&t, aid).await["status"], "Pending");
@@ -126,12 +100,7 @@ async fn a_device_brought_online_picks_up_its_pending_actions() {
     let app = spawn_app().await;
     let t = app.admin_token();
     let id = machine_id("sales-lt-0402");
-    let a: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &id).await.json();
     app.advance(3600.0).await;
     let view = patch_sim(&app, "sales-lt-0402", json!({"online": true})).await;
     assert_eq!(view["simulation"]["online"], true);
@@ -146,23 +115,13 @@ async fn next_outcome_applies_to_one_action_only() {
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
     patch_sim(&app, "fin-lt-0142", json!({"nextOutcome": "TimeOut"})).await;
-    let a: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let a: Value = app.isolate(&t, &id).await.json();
     app.advance(60.0).await;
     assert_eq!(
         app.action(&t, a["id"].as_str().unwrap()).await["status"],
         "TimeOut"
     );
-    let b: Value = app
-        .act(&t, &id, "isolate", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let b: Value = app.isolate(&t, &id).await.json();
     app.advance(60.0).await;
     assert_eq!(
         app.action(&t, b["id"].as_str().unwrap()).await["status"],
@@ -178,17 +137,7 @@ async fn simulation_changes_are_validated() {
         json!({"onlne": true}),
         json!({"nextOutcome": 3}),
     ] {
-        let r = app
-            .client
-            .patch(format!(
-                "{}/_mock/machines/{}/simulation",
-                app.url,
-                machine_id("dc01")
-            ))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_error(r, 400, "InvalidInput").await;
+        let r = app.send(sim_patch("dc01", &body)).await;
+        assert_error(r, 400, "InvalidInput");
     }
 }

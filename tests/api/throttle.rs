@@ -8,25 +8,24 @@ use serde_json::json;
 use crate::helpers::*;
 
 /// A server where every unisolate is a new action, so statuses say only what the limiter did.
-async fn permissive(rate_limits: Settings) -> TestApp {
+fn permissive(rate_limits: Settings) -> Config {
     let store = StoreOptions {
         duplicate_policy: DuplicatePolicy::Allow,
         ..Default::default()
     };
-    spawn_config(
-        Config {
-            store,
-            rate_limits,
-            ..Config::for_tests()
-        },
-        fleet(),
-    )
-    .await
+    Config {
+        store,
+        rate_limits,
+        ..Config::for_tests()
+    }
 }
 
-async fn unisolate(app: &TestApp, token: &str) -> reqwest::Response {
-    app.act(token, &machine_id("fin-lt-0187"), "unisolate", json!({}))
-        .await
+async fn permissive_app(rate_limits: Settings) -> TestApp {
+    spawn_config(permissive(rate_limits), fleet()).await
+}
+
+async fn unisolate(app: &TestApp, token: &str) -> TestResponse {
+    app.unisolate(token, &machine_id("fin-lt-0187")).await
 }
 
 async fn calls(app: &TestApp, token: &str, n: usize) -> Vec<u16> {
@@ -39,18 +38,14 @@ async fn calls(app: &TestApp, token: &str, n: usize) -> Vec<u16> {
 
 #[tokio::test]
 async fn the_101st_call_in_a_minute_is_429_until_retry_after_has_passed() {
-    let app = permissive(Settings::default()).await;
+    let app = permissive_app(Settings::default()).await;
     let t = app.admin_token();
     assert!(calls(&app, &t, 50).await.iter().all(|s| *s == 201));
     app.advance(10.0).await;
     assert!(calls(&app, &t, 50).await.iter().all(|s| *s == 201));
     let r = unisolate(&app, &t).await;
     assert_eq!(r.headers()["retry-after"], "50");
-    let b = assert_error(r, 429, "TooManyRequests").await;
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("50 seconds"));
+    assert_error_containing(r, 429, "TooManyRequests", "50 seconds");
     // Throttled calls use no quota: the wait does not grow.
     assert_eq!(unisolate(&app, &t).await.headers()["retry-after"], "50");
     app.advance(49.0).await;
@@ -61,7 +56,7 @@ async fn the_101st_call_in_a_minute_is_429_until_retry_after_has_passed() {
 
 #[tokio::test]
 async fn fifteen_hundred_calls_spread_over_an_hour_pass_and_the_next_waits_for_the_hour() {
-    let app = permissive(Settings::default()).await;
+    let app = permissive_app(Settings::default()).await;
     let t = app.admin_token();
     for batch in 0..15 {
         let statuses = calls(&app, &t, 100).await;
@@ -88,7 +83,7 @@ async fn fifteen_hundred_calls_spread_over_an_hour_pass_and_the_next_waits_for_t
 
 #[tokio::test]
 async fn another_app_tenant_or_endpoint_is_not_affected() {
-    let app = permissive(Settings::default()).await;
+    let app = permissive_app(Settings::default()).await;
     let t = app.admin_token();
     calls(&app, &t, 100).await;
     assert_eq!(unisolate(&app, &t).await.status(), 429);
@@ -104,18 +99,12 @@ async fn another_app_tenant_or_endpoint_is_not_affected() {
             .status(),
         201
     );
-    let r = app
-        .get(&format!("/api/machines/{}", machine_id("dc01")), &t)
-        .await;
+    let r = app.get_machine(&t, &machine_id("dc01")).await;
     assert_eq!(r.status(), 200);
     // Another machine shares the endpoint's counter.
-    let r = app
-        .act(&t, &machine_id("fin-lt-0142"), "isolate", json!({}))
-        .await;
+    let r = app.isolate(&t, &machine_id("fin-lt-0142")).await;
     assert_eq!(r.status(), 201, "isolate is another endpoint");
-    let r = app
-        .act(&t, &machine_id("hr-dt-0044"), "unisolate", json!({}))
-        .await;
+    let r = app.unisolate(&t, &machine_id("hr-dt-0044")).await;
     assert_eq!(
         r.status(),
         429,
@@ -125,7 +114,7 @@ async fn another_app_tenant_or_endpoint_is_not_affected() {
 
 #[tokio::test]
 async fn of_200_concurrent_calls_over_several_connections_exactly_100_pass() {
-    let app = permissive(Settings::default()).await;
+    let app = spawn_tcp(permissive(Settings::default()), fleet()).await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0187");
     let mut tasks = Vec::new();
@@ -133,16 +122,12 @@ async fn of_200_concurrent_calls_over_several_connections_exactly_100_pass() {
         // One client each: separate connection pools, so the calls come over several connections.
         let client = reqwest::Client::new();
         for _ in 0..25 {
-            let (client, url, t, id) = (client.clone(), app.url.clone(), t.clone(), id.clone());
+            let req = Req::post(format!("/api/machines/{id}/unisolate"))
+                .bearer(&t)
+                .json(&json!({"Comment": format!("conn {c}")}));
+            let (client, url) = (client.clone(), app.url.clone());
             tasks.push(tokio::spawn(async move {
-                let r = client
-                    .post(format!("{url}/api/machines/{id}/unisolate"))
-                    .bearer_auth(t)
-                    .json(&json!({"Comment": format!("conn {c}")}))
-                    .send()
-                    .await
-                    .unwrap();
-                r.status().as_u16()
+                req.over_tcp(&client, &url).await.status().as_u16()
             }));
         }
     }
@@ -160,7 +145,7 @@ async fn of_200_concurrent_calls_over_several_connections_exactly_100_pass() {
 
 #[tokio::test]
 async fn rate_limits_off_never_answers_429() {
-    let app = permissive(Settings {
+    let app = permissive_app(Settings {
         mode: Mode::Off,
         ..Settings::default()
     })
@@ -171,7 +156,7 @@ async fn rate_limits_off_never_answers_429() {
 
 #[tokio::test]
 async fn unauthenticated_and_forbidden_calls_use_no_quota() {
-    let app = permissive(Settings::default()).await;
+    let app = permissive_app(Settings::default()).await;
     let id = machine_id("fin-lt-0187");
     let weak = app.token(&["Machine.Read.All"]);
     for _ in 0..60 {
@@ -194,7 +179,7 @@ async fn unauthenticated_and_forbidden_calls_use_no_quota() {
 
 #[tokio::test]
 async fn limits_can_be_overridden_and_switched_off_per_tenant() {
-    let app = permissive(Settings {
+    let app = permissive_app(Settings {
         per_minute: Some(3),
         ..Settings::default()
     })
@@ -202,22 +187,15 @@ async fn limits_can_be_overridden_and_switched_off_per_tenant() {
     let t = app.admin_token();
     assert_eq!(calls(&app, &t, 4).await, vec![201, 201, 201, 429]);
     let tenant = fresh_tenant();
+    let path = format!("/_mock/tenants/{tenant}/rate-limits");
     let r = app
-        .client
-        .put(format!("{}/_mock/tenants/{tenant}/rate-limits", app.url))
-        .json(&json!({"mode": "off"}))
-        .send()
-        .await
-        .unwrap();
+        .send(Req::put(&path).json(&json!({"mode": "off"})))
+        .await;
     assert_eq!(r.status(), 200);
     let tt = app.tenant_token(&tenant);
     assert!(calls(&app, &tt, 10).await.iter().all(|s| *s == 201));
     let r = app
-        .client
-        .put(format!("{}/_mock/tenants/{tenant}/rate-limits", app.url))
-        .json(&json!({"mode": "sometimes"}))
-        .send()
-        .await
-        .unwrap();
-    assert_error(r, 400, "InvalidInput").await;
+        .send(Req::put(&path).json(&json!({"mode": "sometimes"})))
+        .await;
+    assert_error(r, 400, "InvalidInput");
 }
