@@ -307,7 +307,7 @@ pub fn token(args: TokenArgs) -> Result<String, StartupError> {
         },
         ..TokenSpec::default()
     };
-    token::mint(&keys, &spec).map_err(StartupError::Token)
+    Ok(token::mint(&keys, &spec)?)
 }
 
 /// Probes `GET /_mock/health` with a bounded wait; true when it answers 200.

@@ -42,11 +42,15 @@ mod telemetry;
 mod throttle;
 mod tls;
 
-pub use auth::{permissions::dev, token::mint, Keys, TokenSpec};
+pub use auth::{
+    permissions::dev,
+    token::{mint, MintError},
+    Keys, TokenSpec,
+};
 pub use config::{
     ClockMode, Config, DuplicatePolicy, LogFormat, Outcome, RateLimitMode, RateLimits, Simulation,
     StoreOptions, TlsSource, TokenVersion,
 };
 pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
-pub use startup::{shutdown_signal, Application, Emulator, StartupError};
+pub use startup::{shutdown_signal, Application, ClockLimit, Emulator, StartupError};
 pub use telemetry::init as init_logging;

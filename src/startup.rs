@@ -11,7 +11,7 @@ use tower::{util::MapRequestLayer, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    auth::{self, Keys, TokenSpec},
+    auth::{self, token::MintError, Keys, TokenSpec},
     config::{Config, TlsSource},
     fixtures::{self, FixtureError, Fleet},
     middleware,
@@ -19,6 +19,11 @@ use crate::{
     state::AppState,
     tls::{self, TlsListener},
 };
+
+/// An advance the emulator clock refuses: it cannot pass the year 9000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the emulator clock cannot pass the year 9000")]
+pub struct ClockLimit;
 
 /// Why an emulator could not start. Each variant names what was wrong and where.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +42,7 @@ pub enum StartupError {
     Listen { addr: String, source: io::Error },
     /// A token cannot be minted as asked.
     #[error("cannot mint the token: {0}")]
-    Token(String),
+    Token(#[from] MintError),
 }
 
 /// An emulator's state and router, without a listener: what in-process tests drive with
@@ -73,12 +78,19 @@ impl Emulator {
     }
 
     /// A token signed with the emulator's key, issued at the emulator's current time.
-    pub fn mint(&self, spec: TokenSpec) -> Result<String, StartupError> {
+    pub fn mint(&self, spec: TokenSpec) -> Result<String, MintError> {
         let spec = TokenSpec {
             now: self.now(),
             ..spec
         };
-        auth::token::mint(self.state.keys(), &spec).map_err(StartupError::Token)
+        auth::token::mint(self.state.keys(), &spec)
+    }
+
+    /// Moves the emulator clock forward by `by` (as `POST /_mock/clock/advance` does) and returns
+    /// the new time; refused, changing nothing, past the year 9000.
+    pub fn advance(&self, by: std::time::Duration) -> Result<OffsetDateTime, ClockLimit> {
+        let by = time::Duration::try_from(by).map_err(|_| ClockLimit)?;
+        self.state.clock().advance(by).map_err(|_| ClockLimit)
     }
 
     #[cfg(test)]

@@ -204,9 +204,14 @@ pub(crate) fn sign(keys: &Keys, claims: &Claims) -> Result<String, String> {
     encode(&header, claims, &keys.encoding).map_err(|e| format!("cannot sign token: {e}"))
 }
 
-/// Mints a token for `spec`.
-pub fn mint(keys: &Keys, spec: &TokenSpec) -> Result<String, String> {
-    sign(keys, &claims_for(spec))
+/// A token that could not be signed (the key cannot sign RS256).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MintError(String);
+
+/// Mints a token for `spec`, signed with `keys`.
+pub fn mint(keys: &Keys, spec: &TokenSpec) -> Result<String, MintError> {
+    sign(keys, &claims_for(spec)).map_err(MintError)
 }
 
 /// Why a token was refused (the client always sees the same 401; the log gets the reason).
