@@ -14,6 +14,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod actions;
+
 use super::{
     lifecycle::{Outcome, Plan, Simulation, SimulationOverride},
     rules::{self, ConflictGroup},
@@ -274,197 +276,6 @@ impl Tenant {
         }
         self.view(key, now)
     }
-
-    /// Every action on machines the caller sees, as of `now`, in creation order.
-    pub(crate) fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
-        // Actions exist only on machines this tenant has its own copy of.
-        let keys: Vec<MachineId> = self.machines.iter().map(|e| e.key().clone()).collect();
-        let mut visible = std::collections::HashSet::new();
-        for k in &keys {
-            if let Some(mut m) = self.machines.get_mut(k) {
-                settle(&mut m, &self.actions, now);
-                if vis.sees(&m.machine) {
-                    visible.insert(k.clone());
-                }
-            }
-        }
-        let mut rows: Vec<(u64, MachineAction)> = self
-            .actions
-            .iter()
-            .filter(|a| visible.contains(a.wire.machine_id.as_str()))
-            .map(|a| (a.seq, a.wire.clone()))
-            .collect();
-        rows.sort_by_key(|(seq, _)| *seq);
-        rows.into_iter().map(|(_, a)| a).collect()
-    }
-
-    /// Cancels action `id` (spec §5.3): 404 if unknown or invisible, 400 if already terminal.
-    pub(crate) fn cancel(
-        &self,
-        id: Uuid,
-        vis: &Visibility,
-        requestor: &str,
-        comment: Option<String>,
-        now: OffsetDateTime,
-    ) -> Result<MachineAction, ApiError> {
-        let not_found = || ApiError::action_not_found(&id.to_string());
-        let machine_id = self
-            .actions
-            .get(&id)
-            .ok_or_else(not_found)?
-            .wire
-            .machine_id
-            .clone();
-        let mut m = self
-            .machines
-            .get_mut(machine_id.as_str())
-            .ok_or_else(not_found)?;
-        settle(&mut m, &self.actions, now);
-        if !vis.sees(&m.machine) {
-            return Err(not_found());
-        }
-        let mut a = self.actions.get_mut(&id).ok_or_else(not_found)?;
-        if a.wire.status.is_terminal() {
-            return Err(ApiError::bad_request(
-                Code::BadRequest,
-                format!(
-                    "Machine action {id} cannot be cancelled: it is already in a final state ({:?}).",
-                    a.wire.status
-                ),
-            ));
-        }
-        let ts = Timestamp(now);
-        a.wire.status = ActionStatus::Cancelled;
-        a.wire.last_update_date_time_utc = ts;
-        a.wire.cancellation_requestor = Some(requestor.to_owned());
-        a.wire.cancellation_comment = comment;
-        a.wire.cancellation_date_time_utc = Some(ts);
-        let wire = a.wire.clone();
-        drop(a);
-        m.in_flight.retain(|x| *x != id);
-        Ok(wire)
-    }
-
-    /// Creates an action on machine `key`, atomically with the duplicate check.
-    pub(crate) fn submit(
-        &self,
-        key: &MachineId,
-        new: NewAction,
-        now: OffsetDateTime,
-    ) -> Result<Submitted, ApiError> {
-        let mut m = self
-            .own(key, now)
-            .ok_or_else(|| ApiError::machine_not_found(key.as_str()))?;
-        let kind = new.action_type;
-        if m.simulation.sensor_outdated {
-            return Err(ApiError::bad_request(
-                Code::ClientVersionNotSupported,
-                format!(
-                    "{} is supported on client version 10.8295 and above",
-                    kind.as_str()
-                ),
-            ));
-        }
-        rules::check_supported(&m.machine, kind, new.scope)?;
-        let group = rules::conflict_group(kind, new.sha1.as_deref());
-        let in_flight = m.in_flight.iter().find_map(|id| {
-            self.actions
-                .get(id)
-                .filter(|a| a.group == group)
-                .map(|a| a.wire.clone())
-        });
-        if let Some(existing) = in_flight {
-            match self.duplicate_policy() {
-                DuplicatePolicy::Reject => {
-                    return Err(ApiError::bad_request(
-                        Code::ActiveRequestAlreadyExists,
-                        "Action is already in progress",
-                    ))
-                }
-                DuplicatePolicy::ReturnExisting => return Ok(Submitted::Existing(existing)),
-                DuplicatePolicy::Allow => {}
-            }
-        }
-        if self.options.strict_state {
-            check_state(&m, kind)?;
-        }
-        let ts = Timestamp(now);
-        let wire = MachineAction {
-            id: Uuid::new_v4(),
-            action_type: kind,
-            title: None,
-            requestor: new.requestor,
-            requestor_comment: new.comment,
-            status: ActionStatus::Pending,
-            machine_id: m.machine.id.clone(),
-            computer_dns_name: m.machine.computer_dns_name.clone(),
-            creation_date_time_utc: ts,
-            last_update_date_time_utc: ts,
-            cancellation_requestor: None,
-            cancellation_comment: None,
-            cancellation_date_time_utc: None,
-            error_h_result: 0,
-            scope: new.scope,
-            external_id: None,
-            request_source: "PublicApi".to_owned(),
-            related_file_info: new.sha1.map(|h| RelatedFileInfo {
-                file_identifier: h,
-                file_identifier_type: "Sha1".to_owned(),
-            }),
-            commands: Vec::new(),
-            troubleshoot_info: None,
-        };
-        let mut sim = m.simulation;
-        if let Some(outcome) = m.next_outcome.take() {
-            sim.outcome = outcome;
-        }
-        let record = ActionRecord {
-            wire: wire.clone(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            plan: Plan::new(now, &sim),
-            group,
-        };
-        self.actions.insert(wire.id, record);
-        m.in_flight.push(wire.id);
-        Ok(Submitted::Created(wire))
-    }
-
-    /// The action `id` as of `now`, if the caller sees its machine.
-    pub(crate) fn action(
-        &self,
-        id: Uuid,
-        vis: &Visibility,
-        now: OffsetDateTime,
-    ) -> Option<MachineAction> {
-        let machine_id = self.actions.get(&id)?.wire.machine_id.clone();
-        // The action guard is dropped above: settling takes the machine entry first (lock order).
-        let visible = {
-            let mut m = self.machines.get_mut(machine_id.as_str())?;
-            settle(&mut m, &self.actions, now);
-            vis.sees(&m.machine)
-        };
-        if !visible {
-            return None;
-        }
-        self.actions.get(&id).map(|a| a.wire.clone())
-    }
-}
-
-/// `--strict-state`: refuse an action that would not change the machine's state.
-fn check_state(m: &MachineState, kind: ActionType) -> Result<(), ApiError> {
-    let id = &m.machine.id;
-    let problem = match kind {
-        ActionType::Isolate if m.isolation.is_some() => format!("Machine {id} is already isolated"),
-        ActionType::Unisolate if m.isolation.is_none() => format!("Machine {id} is not isolated"),
-        ActionType::RestrictCodeExecution if m.restricted => {
-            format!("Machine {id} is already restricted")
-        }
-        ActionType::UnrestrictCodeExecution if !m.restricted => {
-            format!("Machine {id} is not restricted")
-        }
-        _ => return Ok(()),
-    };
-    Err(ApiError::bad_request(Code::BadRequest, problem))
 }
 
 /// Replays every transition of `m`'s in-flight actions that is due by `now`, in time order,
@@ -489,30 +300,10 @@ fn settle(m: &mut MachineState, actions: &DashMap<Uuid, ActionRecord>, now: Offs
             (a.wire.action_type, a.wire.scope)
         });
         if let (ActionStatus::Succeeded, Some((kind, scope))) = (status, effect) {
-            apply_effect(m, kind, scope);
+            actions::apply_effect(m, kind, scope);
         }
         if terminal {
             m.in_flight.retain(|x| *x != id);
         }
-    }
-}
-
-/// What a succeeded action changes on its machine.
-fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<Scope>) {
-    match kind {
-        ActionType::Isolate => {
-            m.isolation = Some(match scope {
-                Some(Scope::Isolation(t)) => t,
-                _ => IsolationType::Full,
-            })
-        }
-        ActionType::Unisolate => m.isolation = None,
-        ActionType::RestrictCodeExecution => m.restricted = true,
-        ActionType::UnrestrictCodeExecution => m.restricted = false,
-        ActionType::Offboard => {
-            m.machine.onboarding_status = OnboardingStatus::Offboarded;
-            m.machine.health_status = HealthStatus::Inactive;
-        }
-        _ => {}
     }
 }
