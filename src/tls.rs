@@ -405,12 +405,11 @@ fn ownership_hint(dir: &Path) -> String {
         if let (Ok(d), Some(me)) = (std::fs::metadata(dir), me) {
             return format!(
                 " ({} belongs to uid {} with mode {:o}; this process runs as uid {me}: make the \
-                 folder writable for uid {me}, e.g. `chown {me} {}`, or run as its owner, e.g. \
-                 `docker run --user \"$(id -u):$(id -g)\"`)",
+                 folder writable for uid {me} (a mounted host folder: `chown {me}` it on the \
+                 host), or run as the folder's owner, e.g. `docker run --user \"$(id -u):$(id -g)\"`)",
                 dir.display(),
                 d.uid(),
                 d.mode() & 0o7777,
-                dir.display()
             );
         }
     }
