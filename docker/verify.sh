@@ -109,7 +109,8 @@ port=$(podman port "$tls" 5088/tcp | head -1 | sed 's/.*://')
 podman cp "$tls:/data/tls/ca.pem" "$ctx/ca.pem"
 curl -sf --cacert "$ctx/ca.pem" "https://localhost:$port/_mock/health" >/dev/null \
   || fail "https with the container's CA failed"
-podman logs "$tls" 2>&1 | grep -q "listening on https://" || fail "no https ready line"
+podman logs "$tls" > "$ctx/tls.log" 2>&1   # to a file: grep -q would end the pipe early
+grep -q "listening on https://" "$ctx/tls.log" || fail "no https ready line"
 echo "tls: healthy in ${tls_ms} ms, curl --cacert (CA copied out of the container) ok"
 
 echo "== an unhealthy probe says why on stderr"
