@@ -176,8 +176,11 @@ echo "== examples/docker-compose.yml parses"
 # schedules health checks through systemd, which it has not.
 compose_py=python3
 if command -v podman-compose >/dev/null; then
+  # --dry-run still creates the example's named volume: remove it unless it was there before.
+  had_volume=$(podman volume exists examples_tls && echo yes || echo no)
   podman-compose -f examples/docker-compose.yml --dry-run up --no-build > /tmp/dm-compose.txt 2>&1 \
     || { cat /tmp/dm-compose.txt >&2; fail "podman-compose cannot read examples/docker-compose.yml"; }
+  [ "$had_volume" = yes ] || podman volume rm -f examples_tls >/dev/null 2>&1 || true
   grep -q -- "--healthcheck-interval" /tmp/dm-compose.txt || fail "compose lost the emulator's healthcheck timing"
   grep -q "examples_client_1" /tmp/dm-compose.txt || fail "compose lost the client service"
   compose_py=/usr/bin/python3   # podman-compose's own interpreter has PyYAML
