@@ -5,7 +5,11 @@
 #
 # Volumes (optional, mount what you use):
 #   /fixtures   custom machine / apps.json / users.json fixtures: add -e DEFENDER_MOCK_FIXTURES=/fixtures
-#   /data/tls   the development CA for --tls (DEFENDER_MOCK_TLS=true), kept across runs
+#   /data/tls   the development CA for --tls (DEFENDER_MOCK_TLS=true), kept across runs. The image
+#               ships it empty and owned by uid 65532, so a named volume (-v dm-tls:/data/tls)
+#               works as is. A host folder must be writable by the container's user:
+#                 mkdir -p tls && docker run --user "$(id -u):$(id -g)" -v "$PWD/tls:/data/tls" ...
+#               (rootless podman: --userns=keep-id instead of --user), or `sudo chown 65532 tls`.
 # Every flag has an env twin (DEFENDER_MOCK_*); see the README.
 #
 # The `build` stage can be replaced by a folder holding out/defender-mock (and out/data/tls):
@@ -32,8 +36,10 @@ ENV DEFENDER_MOCK_LISTEN=0.0.0.0:5088 \
     DEFENDER_MOCK_TLS_DIR=/data/tls
 USER 65532:65532
 EXPOSE 5088
-# The check is the binary itself, probing /_mock/health at DEFENDER_MOCK_LISTEN: it follows a
-# custom port and needs no curl in the image.
+# The check is the binary itself, probing /_mock/health at DEFENDER_MOCK_LISTEN, over HTTPS when
+# DEFENDER_MOCK_TLS (or DEFENDER_MOCK_TLS_CERT) is set: it follows a custom port and TLS, needs no
+# curl, and prints why it is unhealthy (docker inspect shows it). Exec form: a scratch image has no
+# shell, so a CMD-SHELL check (docker run --health-cmd, compose `test: "..."`) could never pass.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=2s --retries=3 CMD ["/defender-mock", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/defender-mock"]

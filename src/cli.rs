@@ -4,10 +4,6 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
 
 use crate::{
     auth::{
@@ -20,6 +16,7 @@ use crate::{
         Simulation, StoreOptions, TlsSource, TokenVersion, DEFAULT_LISTEN, DEFAULT_SHUTDOWN_GRACE,
         MAX_PAGE_SIZE,
     },
+    health,
     startup::{Application, StartupError},
     store::MAX_DELAY_SECONDS,
     telemetry, tls,
@@ -202,12 +199,23 @@ pub struct TokenArgs {
     pub signing_key: Option<PathBuf>,
 }
 
-/// Flags of `health`.
+/// Flags of `health`. It follows the server's own environment: the listen address, and HTTPS when
+/// `DEFENDER_MOCK_TLS` or `DEFENDER_MOCK_TLS_CERT` is set (as in the image's HEALTHCHECK).
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// Address of the emulator (0.0.0.0 / :: are probed on loopback).
     #[arg(long, env = "DEFENDER_MOCK_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
+    /// Probe over HTTPS (the server runs with --tls). The certificate is not verified: the probe
+    /// talks to its own server, sends no credential and reads only the status.
+    #[arg(long, env = "DEFENDER_MOCK_TLS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub tls: bool,
+    /// The server's --tls-cert: when set, the server speaks HTTPS (only its presence counts).
+    #[arg(long, env = "DEFENDER_MOCK_TLS_CERT", hide = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// Seconds to wait for the whole probe (below the HEALTHCHECK's own timeout of 3 s).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_grace)]
+    pub timeout: f64,
 }
 
 impl ServeArgs {
@@ -310,23 +318,19 @@ pub fn token(args: TokenArgs) -> Result<String, StartupError> {
     Ok(token::mint(&keys, &spec)?)
 }
 
-/// Probes `GET /_mock/health` with a bounded wait; true when it answers 200.
+/// Probes `GET /_mock/health` (HTTPS when the server runs with TLS) with a bounded wait; true
+/// when it answers 200, else false with the reason on stderr.
 pub async fn health(args: HealthArgs) -> bool {
-    let target = args
-        .listen
-        .replace("0.0.0.0:", "127.0.0.1:")
-        .replace("[::]:", "[::1]:");
-    let probe = async {
-        let mut s = TcpStream::connect(&target).await.ok()?;
-        let req =
-            format!("GET /_mock/health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = [0u8; 32];
-        let n = s.read(&mut buf).await.ok()?;
-        Some(buf[..n].starts_with(b"HTTP/1.1 200"))
+    let probe = health::Probe {
+        listen: args.listen,
+        tls: args.tls || args.tls_cert.is_some(),
+        timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(3), probe).await,
-        Ok(Some(true))
-    )
+    match probe.run().await {
+        Ok(()) => true,
+        Err(reason) => {
+            eprintln!("defender-mock health: unhealthy: {reason}");
+            false
+        }
+    }
 }

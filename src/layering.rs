@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["state", "middleware"],
     &["routes"],
     &["startup"],
+    &["health"],
     &["cli"],
 ];
 

@@ -8,6 +8,7 @@
 //!
 //! # Module map (top to bottom; a module imports only from the layers below it)
 //! - `cli`: the command line (`serve`, `token`, `health`), building a [`Config`].
+//! - `health`: the `health` subcommand's probe (HTTP or HTTPS, with the reason when unhealthy).
 //! - `startup`: [`Emulator`] and [`Application`] from a [`Config`]; serving with a bounded grace.
 //! - `routes`: the HTTP surface: the API route table, the token service and discovery handlers,
 //!   the control plane, extractors; `state` (the handlers' `AppState`) and `middleware`.
@@ -25,6 +26,7 @@ mod clock;
 mod config;
 mod error;
 mod fixtures;
+mod health;
 mod identity;
 #[cfg(test)]
 mod layering;
