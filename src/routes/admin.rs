@@ -26,10 +26,10 @@ use crate::{
 /// Ten years: far more than any test needs, and far from overflowing the clock.
 const MAX_ADVANCE_SECS: f64 = 10.0 * 365.0 * 86_400.0;
 
-/// Every control-plane route, in one table (the OpenAPI document is checked against it).
 /// A route's method router, built when the router is.
 type Handler = fn() -> MethodRouter<AppState>;
 
+/// Every control-plane route, in one table (the OpenAPI document is checked against it).
 pub(super) static ROUTES: &[(&str, Handler)] = &[
     ("/_mock/health", || get(health)),
     ("/_mock/openapi.json", || get(openapi)),

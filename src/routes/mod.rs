@@ -7,6 +7,7 @@ mod discovery;
 pub(crate) mod extract;
 mod machineactions;
 mod machines;
+mod normalize;
 mod token;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use self::extract::ServiceRoot;
+pub(crate) use self::normalize::normalize;
 use crate::{
     auth::{
         guard::{guard, Guard},
@@ -246,147 +248,5 @@ async fn not_found(req: Request) -> ApiError {
     }
 }
 
-/// Route words matched case-insensitively (the docs spell `GetPackageUri` and `getPackageUri`).
-const ROUTE_WORDS: &[&str] = &[
-    "machines",
-    "machineactions",
-    "isolate",
-    "unisolate",
-    "restrictcodeexecution",
-    "unrestrictcodeexecution",
-    "runantivirusscan",
-    "collectinvestigationpackage",
-    "offboard",
-    "stopandquarantinefile",
-    "cancel",
-    "getpackageuri",
-    "findbytag",
-    "tags",
-];
-
-/// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;
-/// ids and names keep their case. Paths outside `/api` are left alone.
-pub(crate) fn normalize(mut req: Request) -> Request {
-    let Some(path) = canonical_api_path(req.uri().path()) else {
-        return req;
-    };
-    let pq = match req.uri().query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    let mut parts = req.uri().clone().into_parts();
-    if let Ok(pq) = pq.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
-            *req.uri_mut() = uri;
-        }
-    }
-    req
-}
-
-fn canonical_api_path(path: &str) -> Option<String> {
-    let mut segs = path.split('/').skip(1);
-    if !segs.next()?.eq_ignore_ascii_case("api") {
-        return None;
-    }
-    let mut out = String::from("/api");
-    let mut first = true;
-    for seg in segs {
-        if first && seg.eq_ignore_ascii_case("v1.0") {
-            first = false;
-            continue;
-        }
-        first = false;
-        if seg.is_empty() {
-            continue;
-        }
-        out.push('/');
-        let lower = seg.to_ascii_lowercase();
-        if ROUTE_WORDS.contains(&lower.as_str()) {
-            out.push_str(&lower);
-        } else {
-            out.push_str(seg);
-        }
-    }
-    (out != path).then_some(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versioned_and_mixed_case_paths_normalise() {
-        assert_eq!(
-            canonical_api_path("/api/v1.0/Machines/ABC/UnIsolate/").as_deref(),
-            Some("/api/machines/ABC/unisolate")
-        );
-        assert_eq!(
-            canonical_api_path("/API/machineactions/x/GetPackageUri").as_deref(),
-            Some("/api/machineactions/x/getpackageuri")
-        );
-        assert_eq!(canonical_api_path("/api/machines/abc"), None);
-        assert_eq!(canonical_api_path("/_mock/health"), None);
-    }
-
-    #[test]
-    fn every_endpoint_entry_is_unique() {
-        for (i, a) in ENDPOINTS.iter().enumerate() {
-            for b in &ENDPOINTS[i + 1..] {
-                assert!(
-                    !(a.path == b.path && a.method == b.method),
-                    "{} {}",
-                    a.method,
-                    a.path
-                );
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod openapi_tests {
-    use super::{admin, ENDPOINTS};
-
-    /// The route as OpenAPI spells it: templates match after case folding of route words.
-    fn documented(doc: &serde_json::Value, path: &str, method: &str) -> bool {
-        doc["paths"].as_object().unwrap().iter().any(|(p, ops)| {
-            p.eq_ignore_ascii_case(path) && ops.get(method.to_ascii_lowercase()).is_some()
-        })
-    }
-
-    #[test]
-    fn every_api_and_control_plane_route_is_in_the_openapi_document() {
-        let doc: serde_json::Value = serde_json::from_str(admin::OPENAPI).unwrap();
-        assert_eq!(doc["openapi"], "3.1.0");
-        for e in ENDPOINTS {
-            assert!(
-                documented(&doc, e.path, e.method.as_str()),
-                "{} {} is not documented",
-                e.method,
-                e.path
-            );
-        }
-        for (path, _) in admin::ROUTES {
-            assert!(
-                doc["paths"].get(*path).is_some(),
-                "{path} is not documented"
-            );
-        }
-    }
-
-    #[test]
-    fn every_documented_api_path_is_routed() {
-        let doc: serde_json::Value = serde_json::from_str(admin::OPENAPI).unwrap();
-        for (path, ops) in doc["paths"].as_object().unwrap() {
-            for method in ops.as_object().unwrap().keys() {
-                let known = ENDPOINTS.iter().any(|e| {
-                    e.path.eq_ignore_ascii_case(path)
-                        && e.method.as_str().eq_ignore_ascii_case(method)
-                }) || admin::ROUTES.iter().any(|(p, _)| p == path)
-                    || !path.starts_with("/api") && !path.starts_with("/_mock");
-                assert!(known, "{method} {path} is documented but not routed");
-            }
-        }
-    }
-}
+mod tests;

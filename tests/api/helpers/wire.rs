@@ -7,7 +7,7 @@ use axum::{
     Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
-use bytes::Bytes;
+use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;

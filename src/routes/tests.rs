@@ -1,0 +1,80 @@
+//! Unit tests of the route table: path normalisation, unique endpoints, and the OpenAPI
+//! document in step with the routes.
+
+mod table {
+    use super::super::{normalize::canonical_api_path, *};
+
+    #[test]
+    fn versioned_and_mixed_case_paths_normalise() {
+        assert_eq!(
+            canonical_api_path("/api/v1.0/Machines/ABC/UnIsolate/").as_deref(),
+            Some("/api/machines/ABC/unisolate")
+        );
+        assert_eq!(
+            canonical_api_path("/API/machineactions/x/GetPackageUri").as_deref(),
+            Some("/api/machineactions/x/getpackageuri")
+        );
+        assert_eq!(canonical_api_path("/api/machines/abc"), None);
+        assert_eq!(canonical_api_path("/_mock/health"), None);
+    }
+
+    #[test]
+    fn every_endpoint_entry_is_unique() {
+        for (i, a) in ENDPOINTS.iter().enumerate() {
+            for b in &ENDPOINTS[i + 1..] {
+                assert!(
+                    !(a.path == b.path && a.method == b.method),
+                    "{} {}",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}
+
+mod openapi_tests {
+    use super::super::{admin, ENDPOINTS};
+
+    /// The route as OpenAPI spells it: templates match after case folding of route words.
+    fn documented(doc: &serde_json::Value, path: &str, method: &str) -> bool {
+        doc["paths"].as_object().unwrap().iter().any(|(p, ops)| {
+            p.eq_ignore_ascii_case(path) && ops.get(method.to_ascii_lowercase()).is_some()
+        })
+    }
+
+    #[test]
+    fn every_api_and_control_plane_route_is_in_the_openapi_document() {
+        let doc: serde_json::Value = serde_json::from_str(admin::OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for e in ENDPOINTS {
+            assert!(
+                documented(&doc, e.path, e.method.as_str()),
+                "{} {} is not documented",
+                e.method,
+                e.path
+            );
+        }
+        for (path, _) in admin::ROUTES {
+            assert!(
+                doc["paths"].get(*path).is_some(),
+                "{path} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_api_path_is_routed() {
+        let doc: serde_json::Value = serde_json::from_str(admin::OPENAPI).unwrap();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                let known = ENDPOINTS.iter().any(|e| {
+                    e.path.eq_ignore_ascii_case(path)
+                        && e.method.as_str().eq_ignore_ascii_case(method)
+                }) || admin::ROUTES.iter().any(|(p, _)| p == path)
+                    || !path.starts_with("/api") && !path.starts_with("/_mock");
+                assert!(known, "{method} {path} is documented but not routed");
+            }
+        }
+    }
+}
