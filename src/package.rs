@@ -8,6 +8,8 @@ use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::model::MachineAction;
+
 /// How long a package URL stays valid, in emulator time.
 pub(crate) const URL_LIFETIME: Duration = Duration::minutes(10);
 /// Bytes of the HMAC-SHA256 tag kept in a URL (192 bits).
@@ -56,8 +58,27 @@ pub(crate) fn verify(
             .is_ok()
 }
 
+/// The package of a succeeded collection `action`: a summary naming the machine, the action and
+/// its requestor, and a process list, as a zip.
+pub(crate) fn archive(action: &MachineAction) -> Vec<u8> {
+    let summary = format!(
+        "Investigation package (emulated by defender-mock)\r\nMachine: {} ({})\r\nAction: {}\r\nCollected: {}\r\nRequested by: {}\r\nComment: {}\r\n",
+        action.computer_dns_name,
+        action.machine_id,
+        action.id,
+        action.last_update_date_time_utc,
+        action.requestor,
+        action.requestor_comment
+    );
+    let processes = "Name,PID,User\r\nSystem,4,SYSTEM\r\nsvchost.exe,812,NETWORK SERVICE\r\nMsSense.exe,3120,SYSTEM\r\n";
+    zip(&[
+        ("Summary.txt", summary.into_bytes()),
+        ("Processes/Processes.csv", processes.as_bytes().to_vec()),
+    ])
+}
+
 /// A zip archive (stored, no compression) of `files`.
-pub(crate) fn zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+fn zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in files {

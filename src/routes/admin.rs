@@ -245,45 +245,17 @@ async fn download_package(
     q: Params,
 ) -> Result<Response> {
     let q = params(q)?;
-    let forbidden = || ApiError::Forbidden("The package link is invalid or has expired.".into());
-    let id = file
-        .strip_suffix(".zip")
-        .and_then(|i| uuid::Uuid::try_parse(i).ok())
-        .ok_or_else(|| ApiError::action_not_found(&file))?;
-    let expires: i64 = q
-        .get("se")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(forbidden)?;
-    let sig = q.get("sig").ok_or_else(forbidden)?;
-    let now = state.clock().now();
-    if !package::verify(state.package_key(), &tenant, id, expires, sig, now) {
-        return Err(forbidden());
-    }
-    let tid = TenantId::parse(&tenant).ok_or_else(forbidden)?;
+    let (tid, id) = verified_link(&state, &tenant, &file, &q)?;
     let action = state
         .store()
         .peek(&tid)
-        .action(id, &Visibility::All, now)
+        .action(id, &Visibility::All, state.clock().now())
         .filter(|a| {
             a.action_type == ActionType::CollectInvestigationPackage
                 && a.status == ActionStatus::Succeeded
         })
         .ok_or_else(|| ApiError::action_not_found(&id.to_string()))?;
-    let summary = format!(
-        "Investigation package (emulated by defender-mock)\r\nMachine: {} ({})\r\nAction: {}\r\nCollected: {}\r\nRequested by: {}\r\nComment: {}\r\n",
-        action.computer_dns_name,
-        action.machine_id,
-        action.id,
-        action.last_update_date_time_utc,
-        action.requestor,
-        action.requestor_comment
-    );
-    let processes = "Name,PID,User\r\nSystem,4,SYSTEM\r\nsvchost.exe,812,NETWORK SERVICE\r\nMsSense.exe,3120,SYSTEM\r\n";
-    let body = package::zip(&[
-        ("Summary.txt", summary.into_bytes()),
-        ("Processes/Processes.csv", processes.as_bytes().to_vec()),
-    ]);
-    let mut res = body.into_response();
+    let mut res = package::archive(&action).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
@@ -292,4 +264,30 @@ async fn download_package(
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
+}
+
+/// The tenant and action of a package link whose signature and expiry check out, or 403 (404 for
+/// a file name that is no action id).
+fn verified_link(
+    state: &AppState,
+    tenant: &str,
+    file: &str,
+    q: &HashMap<String, String>,
+) -> Result<(TenantId, uuid::Uuid)> {
+    let forbidden = || ApiError::Forbidden("The package link is invalid or has expired.".into());
+    let id = file
+        .strip_suffix(".zip")
+        .and_then(|i| uuid::Uuid::try_parse(i).ok())
+        .ok_or_else(|| ApiError::action_not_found(file))?;
+    let expires: i64 = q
+        .get("se")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(forbidden)?;
+    let sig = q.get("sig").ok_or_else(forbidden)?;
+    let now = state.clock().now();
+    if !package::verify(state.package_key(), tenant, id, expires, sig, now) {
+        return Err(forbidden());
+    }
+    let tid = TenantId::parse(tenant).ok_or_else(forbidden)?;
+    Ok((tid, id))
 }

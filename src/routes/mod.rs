@@ -224,22 +224,48 @@ fn collection<T: Serialize>(
 
 /// The Entra-shaped identity endpoints (no bearer token: they are how one gets it).
 fn identity_router() -> Router<AppState> {
-    Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token_v2))
-        .route("/{tenant}/oauth2/token", post(token::token_v1))
-        .route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(discovery::openid_v2),
-        )
-        .route(
-            "/{tenant}/.well-known/openid-configuration",
-            get(discovery::openid_v1),
-        )
-        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys_v2))
-        .route("/{tenant}/discovery/keys", get(discovery::keys_v1))
-        .route("/common/discovery/instance", get(discovery::instance))
-        .route("/common/userrealm/{username}", get(discovery::user_realm))
+    IDENTITY_ROUTES
+        .iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler())
+        })
 }
+
+/// A route's method router, built when the router is.
+type Handler = fn() -> MethodRouter<AppState>;
+
+/// The token service and discovery: Entra's routes, unauthenticated (they are how one gets a
+/// token). The OpenAPI document is checked against this table, as against the others.
+pub(super) static IDENTITY_ROUTES: &[(Method, &str, Handler)] = &[
+    (Method::POST, "/{tenant}/oauth2/v2.0/token", || {
+        post(token::token_v2)
+    }),
+    (Method::POST, "/{tenant}/oauth2/token", || {
+        post(token::token_v1)
+    }),
+    (
+        Method::GET,
+        "/{tenant}/v2.0/.well-known/openid-configuration",
+        || get(discovery::openid_v2),
+    ),
+    (
+        Method::GET,
+        "/{tenant}/.well-known/openid-configuration",
+        || get(discovery::openid_v1),
+    ),
+    (Method::GET, "/{tenant}/discovery/v2.0/keys", || {
+        get(discovery::keys_v2)
+    }),
+    (Method::GET, "/{tenant}/discovery/keys", || {
+        get(discovery::keys_v1)
+    }),
+    (Method::GET, "/common/discovery/instance", || {
+        get(discovery::instance)
+    }),
+    (Method::GET, "/common/userrealm/{username}", || {
+        get(discovery::user_realm)
+    }),
+];
 
 async fn not_found(req: Request) -> ApiError {
     ApiError::NotFound {

@@ -34,7 +34,7 @@ mod table {
 }
 
 mod openapi_tests {
-    use super::super::{admin, ENDPOINTS};
+    use super::super::{admin, ENDPOINTS, IDENTITY_ROUTES};
 
     /// The route as OpenAPI spells it: templates match after case folding of route words.
     fn documented(doc: &serde_json::Value, path: &str, method: &str) -> bool {
@@ -61,6 +61,12 @@ mod openapi_tests {
                 "{path} is not documented"
             );
         }
+        for (method, path, _) in IDENTITY_ROUTES {
+            assert!(
+                documented(&doc, path, method.as_str()),
+                "{method} {path} is not documented"
+            );
+        }
     }
 
     #[test]
@@ -72,7 +78,9 @@ mod openapi_tests {
                     e.path.eq_ignore_ascii_case(path)
                         && e.method.as_str().eq_ignore_ascii_case(method)
                 }) || admin::ROUTES.iter().any(|(p, _)| p == path)
-                    || !path.starts_with("/api") && !path.starts_with("/_mock");
+                    || IDENTITY_ROUTES
+                        .iter()
+                        .any(|(m, p, _)| p == path && m.as_str().eq_ignore_ascii_case(method));
                 assert!(known, "{method} {path} is documented but not routed");
             }
         }

@@ -1,13 +1,13 @@
 //! The two tiers' common currency: a request (`Req`) a test describes once, sent either through
 //! the router in process or over TCP, and the response (`TestResponse`) both tiers give back.
 
+use axum::body::Bytes;
 use axum::{
     body::{to_bytes, Body},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode},
     Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
