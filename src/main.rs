@@ -5,9 +5,25 @@ use std::process::ExitCode;
 use clap::Parser;
 use defender_mock::cli::{self, Cli, Command};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("defender-mock: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(Cli::parse()));
+    // The server has already waited its shutdown grace: a request still running (say, CPU-bound
+    // on a worker) must not hold the exit, so the runtime is not waited for.
+    runtime.shutdown_background();
+    code
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => cli::serve(cli.serve).await,
         Some(Command::Serve(args)) => cli::serve(args).await,

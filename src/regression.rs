@@ -211,3 +211,47 @@ async fn a_token_whose_tid_is_not_a_tenant_is_401() {
     let (status, err) = send(&e.router(), Method::GET, "/api/machines", Some(&t), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
 }
+
+/// A refused call (401) whose body arrives in a second write leaves the keep-alive connection
+/// usable: the next request on it is answered (before, hyper closed it without saying so).
+#[tokio::test]
+async fn a_refused_request_with_a_late_body_keeps_the_connection_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::startup::Application::build(Config::for_tests())
+        .await
+        .expect("server");
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = r#"{"Comment": "late"}"#;
+    let head = format!(
+        "POST /api/machines/dc01/unisolate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    s.write_all(body.as_bytes()).await.expect("body");
+    let first = read_response(&mut s).await;
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+    s.write_all(b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("second request");
+    let second = read_response(&mut s).await;
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "the connection was dropped: {second:?}"
+    );
+
+    async fn read_response(s: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}

@@ -2,19 +2,20 @@
 //! delegated user, authorizes against the endpoint's `Access` (403) and throttles (429), in that
 //! order, so refused calls use no quota. Also the `Caller` extractor handlers take.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{FromRequestParts, Request, State},
-    http::request::Parts,
+    http::{header, request::Parts, HeaderValue},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 
 use super::{Access, Authenticator, Caller};
 use crate::{
     clock::Clock,
     error::ApiError,
+    model::MAX_BODY_BYTES,
     throttle::{Decision, Limit, Limiter, RouteKey},
 };
 
@@ -74,9 +75,31 @@ pub(crate) async fn guard(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = guard.admit(req.headers())?;
-    req.extensions_mut().insert(caller);
-    Ok(next.run(req).await)
+    match guard.admit(req.headers()) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            Ok(next.run(req).await)
+        }
+        Err(refused) => Ok(drained(req, refused).await),
+    }
+}
+
+/// How long a refused request's body may take to arrive before the connection is given up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads (and drops) a refused request's body before answering, so a keep-alive connection
+/// stays usable: answering first made hyper close it when the body arrived in a later write,
+/// and pooled clients then failed their next request. A body that does not arrive in time, or
+/// is over the API's limit, gets the answer with `Connection: close` instead.
+async fn drained(req: Request, refused: ApiError) -> Response {
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES);
+    let read = matches!(tokio::time::timeout(DRAIN_TIMEOUT, body).await, Ok(Ok(_)));
+    let mut res = refused.into_response();
+    if !read {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -13,6 +13,9 @@ pub(crate) use ids::{MachineId, TenantId};
 pub(crate) use machine::Machine;
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;
+
+/// Largest request body the API accepts (emulator-decisions: over 1 MiB → 413).
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub(crate) use values::{
     DeviceValue, ExposureLevel, HealthStatus, IsolationType, OnboardingStatus, RiskScore, ScanType,
     Scope,

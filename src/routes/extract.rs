@@ -13,8 +13,7 @@ use crate::{
     state::AppState,
 };
 
-/// Largest accepted body (emulator-decisions: over 1 MiB → 413).
-pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) use crate::model::MAX_BODY_BYTES;
 
 /// A route's `{param}`s (one `String` by default, or a tuple); undecodable input is a Defender
 /// 400, not axum's plain text.
