@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["routes"],
     &["startup"],
     &["cli"],
+    &["fuzzing"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

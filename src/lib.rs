@@ -25,6 +25,7 @@ mod clock;
 mod config;
 mod error;
 mod fixtures;
+pub mod fuzzing;
 mod identity;
 #[cfg(test)]
 mod layering;
