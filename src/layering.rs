@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["startup"],
     &["health"],
     &["cli"],
+    &["fuzzing"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

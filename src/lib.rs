@@ -26,6 +26,7 @@ mod clock;
 mod config;
 mod error;
 mod fixtures;
+pub mod fuzzing;
 mod health;
 mod identity;
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub(super) fn lex(input: &str) -> Result<Vec<Tok>, String> {
             }
             c if c.is_alphabetic() || c == '_' || c == '$' => {
                 let start = i;
+                // The first character is taken as it is: `$` may only start a word, and a loop
+                // that did not consume it would never end (found by fuzzing: `$filter=$`).
+                i += 1;
                 while i < chars.len()
                     && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
                 {
