@@ -184,7 +184,7 @@ pub struct TokenArgs {
     /// App display name (`app_displayname`): the `requestor` of its actions.
     #[arg(long)]
     pub app_name: Option<String>,
-    /// `aud` (default: https://api.securitycenter.microsoft.com, or the MDE appId with --v2).
+    /// `aud` (default: `https://api.securitycenter.microsoft.com`, or the MDE appId with --v2).
     #[arg(long)]
     pub audience: Option<String>,
     /// Lifetime in seconds from now (negative: already expired; at most ten years either way).

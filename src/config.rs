@@ -48,7 +48,7 @@ pub struct Config {
     pub store: StoreOptions,
     pub clock: ClockMode,
     pub rate_limits: RateLimits,
-    /// Rows per collection page when the client sends no `$top` (1 to [`MAX_PAGE_SIZE`]).
+    /// Rows per collection page when the client sends no `$top` (1 to 10,000, as the real service).
     pub page_size: usize,
     /// Shape of the tokens the token endpoints issue.
     pub token_version: TokenVersion,
