@@ -11,7 +11,7 @@ pub(crate) mod keys;
 pub(crate) mod permissions;
 pub(crate) mod token;
 
-use std::sync::Arc;
+use std::sync::{atomic::Ordering, Arc};
 
 use axum::http::{header, HeaderMap};
 use dashmap::DashMap;
@@ -24,11 +24,24 @@ pub use token::TokenSpec;
 
 use crate::{error::ApiError, model::TenantId, store::Visibility};
 
-/// Verifies bearer tokens, with a bounded cache of verified claims. Its `Debug` prints no token.
+/// The largest bearer token accepted. Entra's access tokens are a few kilobytes even with many
+/// roles; a larger one is refused before its signature is checked, which also bounds every
+/// claim (and so the cost of each request that carries it).
+pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Bytes the verified-token cache may hold (token text plus decoded claims, estimated), besides
+/// its count: a few thousand large tokens cannot grow the server.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Verifies bearer tokens, with a cache of verified claims bounded in count and in bytes. Its
+/// `Debug` prints no token.
 pub(crate) struct Authenticator {
     keys: Keys,
     cache: DashMap<Box<str>, Arc<Claims>>,
     capacity: usize,
+    /// The most bytes the cache may hold.
+    byte_budget: usize,
+    /// Estimated bytes held by the cache.
+    bytes: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -37,6 +50,7 @@ impl std::fmt::Debug for Authenticator {
             .field("keys", &self.keys)
             .field("cached_tokens", &self.cache.len())
             .field("capacity", &self.capacity)
+            .field("cached_bytes", &self.bytes.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -50,10 +64,17 @@ impl Authenticator {
 
     /// An authenticator that caches at most `capacity` verified tokens.
     pub(crate) fn with_capacity(keys: Keys, capacity: usize) -> Self {
+        Self::with_limits(keys, capacity, CACHE_BYTES)
+    }
+
+    /// An authenticator whose cache holds at most `capacity` tokens and `byte_budget` bytes.
+    pub(crate) fn with_limits(keys: Keys, capacity: usize, byte_budget: usize) -> Self {
         Self {
             keys,
             cache: DashMap::new(),
             capacity: capacity.max(1),
+            byte_budget,
+            bytes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -86,15 +107,38 @@ impl Authenticator {
             ApiError::Unauthorized(e.to_string())
         })?;
         let claims = Arc::new(claims);
-        if self.cache.len() >= self.capacity {
+        self.remember(token, &claims, now);
+        Ok(claims)
+    }
+
+    /// Caches a verified token; when the count or the bytes would pass their bound, expired
+    /// tokens go first, then all of them.
+    fn remember(&self, token: &str, claims: &Arc<Claims>, now: OffsetDateTime) {
+        let cost = entry_cost(token);
+        let full = |s: &Self| {
+            s.cache.len() >= s.capacity || s.bytes.load(Ordering::Relaxed) + cost > s.byte_budget
+        };
+        if full(self) {
             let now = now.unix_timestamp();
-            self.cache.retain(|_, c| c.exp > now);
-            if self.cache.len() >= self.capacity {
+            self.cache.retain(|t, c| {
+                let keep = c.exp > now;
+                if !keep {
+                    self.bytes.fetch_sub(entry_cost(t), Ordering::Relaxed);
+                }
+                keep
+            });
+            if full(self) {
                 self.cache.clear();
+                self.bytes.store(0, Ordering::Relaxed);
             }
         }
-        self.cache.insert(token.into(), Arc::clone(&claims));
-        Ok(claims)
+        if self
+            .cache
+            .insert(token.into(), Arc::clone(claims))
+            .is_none()
+        {
+            self.bytes.fetch_add(cost, Ordering::Relaxed);
+        }
     }
 
     /// How many verified tokens are cached (for tests of the bound).
@@ -102,6 +146,17 @@ impl Authenticator {
     pub(crate) fn cached(&self) -> usize {
         self.cache.len()
     }
+
+    /// The cache's estimated bytes (for tests of the bound).
+    #[cfg(test)]
+    pub(crate) fn cached_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Estimated bytes of one cache entry: the token text, and decoded claims no larger than it.
+fn entry_cost(token: &str) -> usize {
+    2 * token.len() + 128
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -118,6 +173,11 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         return Err(ApiError::Unauthorized(
             "Authorization is not `Bearer <token>`".into(),
         ));
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(ApiError::Unauthorized(format!(
+            "the token is larger than {MAX_TOKEN_BYTES} bytes"
+        )));
     }
     Ok(token)
 }

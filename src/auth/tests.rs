@@ -116,3 +116,56 @@ fn the_forbidden_message_lists_accepted_permissions() {
         "The application does not have any of the required application permissions (Machine.Isolate) to access the resource."
     );
 }
+
+#[test]
+fn a_token_over_the_size_limit_is_refused_before_verification() {
+    let auth = Authenticator::new(Keys::development());
+    let now = OffsetDateTime::now_utc();
+    let roles: Vec<String> = (0..100_000).map(|i| format!("Role.{i}")).collect();
+    let t = token::mint(
+        auth.keys(),
+        &TokenSpec {
+            roles,
+            now,
+            ..TokenSpec::default()
+        },
+    )
+    .unwrap();
+    assert!(t.len() > MAX_TOKEN_BYTES);
+    let e = auth.authenticate(&headers(&t), now).unwrap_err();
+    assert!(
+        matches!(&e, ApiError::Unauthorized(why) if why.contains("larger than")),
+        "{e:?}"
+    );
+    assert_eq!(auth.cached(), 0);
+}
+
+#[test]
+fn the_cache_stays_within_its_byte_budget_with_large_tokens() {
+    const BUDGET: usize = 256 * 1024;
+    let auth = Authenticator::with_limits(Keys::development(), 1_000_000, BUDGET);
+    let now = OffsetDateTime::now_utc();
+    // Tokens just under the size limit: the count bound alone would let ~1 GB accumulate.
+    let roles: Vec<String> = (0..500).map(|i| format!("Machine.Role.{i:05}")).collect();
+    for i in 0..24 {
+        let spec = TokenSpec {
+            roles: roles.clone(),
+            app_name: Some(format!("app {i}")),
+            now,
+            ..TokenSpec::default()
+        };
+        let t = token::mint(auth.keys(), &spec).unwrap();
+        assert!(
+            t.len() <= MAX_TOKEN_BYTES && t.len() > 10_000,
+            "{}",
+            t.len()
+        );
+        auth.authenticate(&headers(&t), now).unwrap();
+        assert!(
+            auth.cached_bytes() <= CACHE_BYTES,
+            "{} bytes after {i}",
+            auth.cached_bytes()
+        );
+    }
+    assert!(auth.cached() < 1_200);
+}
