@@ -67,25 +67,46 @@ pub(crate) fn grant(
     now: OffsetDateTime,
 ) -> Result<TokenSpec> {
     let ctx = Ctx { now };
-    let tid = tenant_id(&request.tenant, now)?.ok_or_else(|| {
-        ctx.bad(
-            "invalid_request",
-            50059,
-            "No tenant-identifying information found in either the request or implied by any provided credentials.",
-        )
-    })?
-    .to_string();
+    let tid = request_tenant(&ctx, request)?;
     let form = &request.form;
     let grant = Grant::parse(
         &ctx,
         form.get("grant_type")
             .ok_or_else(|| ctx.missing("grant_type"))?,
     )?;
-    let client_id = form
+    let app = requesting_app(&ctx, directory, request, &tid)?;
+    let base = |resource: &str| base_spec(shape, app, &tid, resource, now);
+    match grant {
+        Grant::ClientCredentials => client_credentials_grant(&ctx, app, request, &tid, base),
+        Grant::Password => password_grant(&ctx, directory, request, &tid, base),
+    }
+}
+
+/// The tenant GUID the request's `{tenant}` segment names; `common` and its kind name none.
+fn request_tenant(ctx: &Ctx, request: &TokenRequest) -> Result<String> {
+    Ok(tenant_id(&request.tenant, ctx.now)?.ok_or_else(|| {
+        ctx.bad(
+            "invalid_request",
+            50059,
+            "No tenant-identifying information found in either the request or implied by any provided credentials.",
+        )
+    })?
+    .to_string())
+}
+
+/// The app registration of the request's `client_id` (form, else HTTP Basic) in tenant `tid`.
+fn requesting_app<'d>(
+    ctx: &Ctx,
+    directory: &'d Directory,
+    request: &TokenRequest,
+    tid: &str,
+) -> Result<&'d AppRegistration> {
+    let client_id = request
+        .form
         .get("client_id")
         .or_else(|| request.basic.as_ref().map(|(id, _)| id))
         .ok_or_else(|| ctx.missing("client_id"))?;
-    let app = directory.app(client_id, &tid).ok_or_else(|| {
+    directory.app(client_id, tid).ok_or_else(|| {
         ctx.bad(
             "unauthorized_client",
             700016,
@@ -93,26 +114,32 @@ pub(crate) fn grant(
                 "Application with identifier '{client_id}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
             ),
         )
-    })?;
-    let base = |resource: &str| base_spec(shape, app, &tid, resource, now);
-    match grant {
-        Grant::ClientCredentials => {
-            let secret = request.basic.as_ref().map(|(_, s)| s.clone());
-            authenticate_client(&ctx, app, form, secret)?;
-            let resource = client_credentials_resource(&ctx, request.endpoint, form)?;
-            check_resource(&ctx, &resource, &tid)?;
-            let roles = if is_mde(&resource) {
-                app.roles.clone()
-            } else {
-                Vec::new()
-            };
-            Ok(TokenSpec {
-                roles,
-                ..base(&resource)
-            })
-        }
-        Grant::Password => password_grant(&ctx, directory, request, &tid, base),
-    }
+    })
+}
+
+/// The `client_credentials` grant: the app authenticated, the resource checked; the app's roles
+/// for MDE, none for another resource.
+fn client_credentials_grant(
+    ctx: &Ctx,
+    app: &AppRegistration,
+    request: &TokenRequest,
+    tid: &str,
+    base: impl Fn(&str) -> TokenSpec,
+) -> Result<TokenSpec> {
+    let form = &request.form;
+    let secret = request.basic.as_ref().map(|(_, s)| s.clone());
+    authenticate_client(ctx, app, form, secret)?;
+    let resource = client_credentials_resource(ctx, request.endpoint, form)?;
+    check_resource(ctx, &resource, tid)?;
+    let roles = if is_mde(&resource) {
+        app.roles.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(TokenSpec {
+        roles,
+        ..base(&resource)
+    })
 }
 
 /// The `password` grant: the user's scopes (those asked for, or all with `.default`).
