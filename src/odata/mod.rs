@@ -5,6 +5,7 @@
 //! see exactly the values a client sees, and each entity set's schema says which properties exist,
 //! their types, and which may be filtered.
 
+mod ast;
 mod eval;
 pub(crate) mod filter;
 mod lex;
