@@ -86,7 +86,7 @@ impl Probe {
     }
 
     /// Sends the request and reads the status line.
-    async fn exchange<S>(&self, mut stream: S, deadline: Instant) -> Result<(), String>
+    async fn exchange<S>(&self, stream: S, deadline: Instant) -> Result<(), String>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -96,24 +96,16 @@ impl Probe {
             "GET /_mock/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             self.target()
         );
-        let talk = async {
-            stream.write_all(req.as_bytes()).await?;
-            stream.flush().await?;
-            let mut buf = Vec::with_capacity(256);
-            let mut chunk = [0u8; 256];
-            while !buf.contains(&b'\n') && buf.len() < 1024 {
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            Ok::<_, std::io::Error>(buf)
-        };
-        let answer = timeout_at(deadline, talk)
+        let answer = timeout_at(deadline, first_line(stream, req))
             .await
             .map_err(|_| format!("no answer from {url} within {secs} s"))?
             .map_err(|e| format!("GET {url} failed: {e}"))?;
+        self.judge(&url, &answer)
+    }
+
+    /// The verdict on the start of the answer: healthy on `HTTP/1.x 200`, else why not (with a
+    /// hint when the server seems to speak TLS and the probe does not).
+    fn judge(&self, url: &str, answer: &[u8]) -> Result<(), String> {
         let not_http =
             " (if the server runs with --tls, probe with --tls or DEFENDER_MOCK_TLS=true)";
         if answer.is_empty() {
@@ -126,7 +118,7 @@ impl Probe {
             // A TLS alert record: the server wants a handshake.
             return Err(format!("{url} answered with TLS, not HTTP{not_http}"));
         }
-        let line = String::from_utf8_lossy(&answer);
+        let line = String::from_utf8_lossy(answer);
         let status = line.lines().next().unwrap_or_default().trim();
         match status.split(' ').nth(1) {
             Some("200") if status.starts_with("HTTP/1.") => Ok(()),
@@ -138,6 +130,25 @@ impl Probe {
             )),
         }
     }
+}
+
+/// Writes `req` and reads until the first line ends (at most about 1 KiB) or the peer closes.
+async fn first_line<S>(mut stream: S, req: String) -> std::io::Result<Vec<u8>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream.write_all(req.as_bytes()).await?;
+    stream.flush().await?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 256];
+    while !buf.contains(&b'\n') && buf.len() < 1024 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(buf)
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -206,120 +217,5 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use tokio::{io::AsyncWriteExt, net::TcpListener, sync::oneshot};
-
-    use super::*;
-    use crate::{
-        config::{Config, TlsSource},
-        startup::Application,
-    };
-
-    fn probe(listen: String, tls: bool) -> Probe {
-        Probe {
-            listen,
-            tls,
-            timeout: Duration::from_millis(1500),
-        }
-    }
-
-    /// A real emulator on a free port (HTTPS with a CA in a fresh folder when `tls`): its
-    /// address, a stop handle and the folder to remove.
-    async fn server(tls: bool) -> (String, oneshot::Sender<()>, Option<PathBuf>) {
-        let dir =
-            tls.then(|| std::env::temp_dir().join(format!("dm-health-{}", uuid::Uuid::new_v4())));
-        let config = Config {
-            tls: dir.clone().map(TlsSource::Ca),
-            ..Config::for_tests()
-        };
-        let app = Application::build(config).await.unwrap();
-        let addr = app.local_addr().to_string();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
-        (addr, tx, dir)
-    }
-
-    /// A TCP server that answers every connection with `answer` (none: never answers).
-    async fn fake(answer: Option<&'static [u8]>) -> String {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((mut s, _)) = l.accept().await {
-                let mut buf = [0u8; 512];
-                let _ = s.read(&mut buf).await;
-                match answer {
-                    Some(a) => {
-                        let _ = s.write_all(a).await;
-                    }
-                    None => held.push(s),
-                }
-            }
-        });
-        addr
-    }
-
-    #[tokio::test]
-    async fn an_https_server_is_healthy_over_https() {
-        let (addr, stop, dir) = server(true).await;
-        probe(addr.clone(), true).run().await.unwrap();
-        // Probed as 0.0.0.0, as the image's DEFENDER_MOCK_LISTEN says.
-        let port = addr.rsplit(':').next().unwrap();
-        probe(format!("0.0.0.0:{port}"), true).run().await.unwrap();
-        // Without --tls the probe says why it fails.
-        let e = probe(addr, false).run().await.unwrap_err();
-        assert!(e.contains("DEFENDER_MOCK_TLS=true"), "{e}");
-        let _ = stop.send(());
-        let _ = std::fs::remove_dir_all(dir.unwrap());
-    }
-
-    #[tokio::test]
-    async fn a_plain_server_is_healthy_over_http_and_tls_says_why_not() {
-        let (addr, stop, _) = server(false).await;
-        probe(addr.clone(), false).run().await.unwrap();
-        let e = probe(addr, true).run().await.unwrap_err();
-        assert!(
-            e.contains("TLS handshake") && e.contains("plain HTTP"),
-            "{e}"
-        );
-        let _ = stop.send(());
-    }
-
-    #[tokio::test]
-    async fn nothing_listening_is_connection_refused() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        drop(l);
-        let e = probe(addr.clone(), false).run().await.unwrap_err();
-        assert!(e.starts_with(&format!("cannot connect to {addr}")), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_server_that_never_answers_times_out() {
-        let addr = fake(None).await;
-        let e = probe(addr.clone(), false).run().await.unwrap_err();
-        assert!(e.contains("no answer") && e.contains("within 1.5 s"), "{e}");
-        let e = probe(addr, true).run().await.unwrap_err();
-        assert!(e.contains("did not finish within 1.5 s"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_status_other_than_200_is_unhealthy_and_named() {
-        let addr = fake(Some(
-            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
-        ))
-        .await;
-        let e = probe(addr.clone(), false).run().await.unwrap_err();
-        assert_eq!(
-            e,
-            format!("http://{addr}/_mock/health answered HTTP/1.1 503 Service Unavailable")
-        );
-        let addr = fake(Some(b"SSH-2.0-OpenSSH_9.2\r\n")).await;
-        let e = probe(addr, false).run().await.unwrap_err();
-        assert!(e.contains("did not answer HTTP"), "{e}");
-    }
-}
+#[path = "health_tests.rs"]
+mod tests;

@@ -142,9 +142,21 @@ pub(crate) fn v2_issuer(tid: &str) -> String {
 
 /// The claims a token for `spec` carries (v1 shape unless `spec.v2`).
 pub(crate) fn claims_for(spec: &TokenSpec) -> Claims {
-    let now = spec.now.unix_timestamp();
     let user = spec.scp.is_some();
     let upn = spec.upn.clone().filter(|_| user);
+    let mut c = shared_claims(spec, user, upn.as_deref());
+    if spec.version == TokenVersion::V2 {
+        add_v2_claims(&mut c, spec, user, upn);
+    } else {
+        add_v1_claims(&mut c, spec, user, upn);
+    }
+    c
+}
+
+/// The claims both shapes carry: times, token type, the object id (of the user, else the app,
+/// also the subject), roles (app tokens) or scopes (user tokens), tenant and a fresh `uti`.
+fn shared_claims(spec: &TokenSpec, user: bool, upn: Option<&str>) -> Claims {
+    let now = spec.now.unix_timestamp();
     let mut c = Claims {
         iat: now - BACKDATE_SECS,
         nbf: now - BACKDATE_SECS,
@@ -152,11 +164,7 @@ pub(crate) fn claims_for(spec: &TokenSpec) -> Claims {
         aio: Some("E2dgYNhlmPv/LMzdb+tGN4q8bA3dAA==".to_owned()),
         idtyp: Some(if user { "user" } else { "app" }.to_owned()),
         oid: Some(
-            Uuid::new_v5(
-                &Uuid::NAMESPACE_OID,
-                upn.as_deref().unwrap_or(&spec.app_id).as_bytes(),
-            )
-            .to_string(),
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, upn.unwrap_or(&spec.app_id).as_bytes()).to_string(),
         ),
         roles: if user { Vec::new() } else { spec.roles.clone() },
         scp: spec.scp.clone(),
@@ -165,33 +173,39 @@ pub(crate) fn claims_for(spec: &TokenSpec) -> Claims {
         ..Claims::default()
     };
     c.sub = c.oid.clone();
-    if spec.version == TokenVersion::V2 {
-        c.aud = spec
-            .audience
-            .clone()
-            .unwrap_or_else(|| MDE_APP_ID.to_owned());
-        c.iss = v2_issuer(&spec.tenant);
-        c.azp = Some(spec.app_id.clone());
-        c.azpacr = Some(if user { "0" } else { "1" }.to_owned());
-        c.preferred_username = upn.clone();
-        c.name = upn;
-        c.ver = Some("2.0".to_owned());
-    } else {
-        c.aud = spec
-            .audience
-            .clone()
-            .unwrap_or_else(|| dev::MDE_AUDIENCE.to_owned());
-        c.iss = v1_issuer(&spec.tenant);
-        c.idp = Some(v1_issuer(&spec.tenant));
-        c.appid = Some(spec.app_id.clone());
-        c.appidacr = Some(if user { "0" } else { "1" }.to_owned());
-        c.app_displayname = spec.app_name.clone();
-        c.unique_name = upn.clone();
-        c.name = upn.clone();
-        c.upn = upn;
-        c.ver = Some("1.0".to_owned());
-    }
     c
+}
+
+/// The v2 shape: MDE's appId as default audience, the v2 issuer, `azp`, the user's name.
+fn add_v2_claims(c: &mut Claims, spec: &TokenSpec, user: bool, upn: Option<String>) {
+    c.aud = spec
+        .audience
+        .clone()
+        .unwrap_or_else(|| MDE_APP_ID.to_owned());
+    c.iss = v2_issuer(&spec.tenant);
+    c.azp = Some(spec.app_id.clone());
+    c.azpacr = Some(if user { "0" } else { "1" }.to_owned());
+    c.preferred_username = upn.clone();
+    c.name = upn;
+    c.ver = Some("2.0".to_owned());
+}
+
+/// The v1 shape: MDE's URI as default audience, the v1 issuer and `idp`, `appid` and the app's
+/// display name, the user's `upn`.
+fn add_v1_claims(c: &mut Claims, spec: &TokenSpec, user: bool, upn: Option<String>) {
+    c.aud = spec
+        .audience
+        .clone()
+        .unwrap_or_else(|| dev::MDE_AUDIENCE.to_owned());
+    c.iss = v1_issuer(&spec.tenant);
+    c.idp = Some(v1_issuer(&spec.tenant));
+    c.appid = Some(spec.app_id.clone());
+    c.appidacr = Some(if user { "0" } else { "1" }.to_owned());
+    c.app_displayname = spec.app_name.clone();
+    c.unique_name = upn.clone();
+    c.name = upn.clone();
+    c.upn = upn;
+    c.ver = Some("1.0".to_owned());
 }
 
 /// Signs `claims` with the emulator key (RS256, `kid`; v1 tokens also carry `x5t`, as Entra's do).

@@ -7,10 +7,14 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
+mod resource;
+
+use resource::{check_resource, client_credentials_resource, is_mde, password_resource};
+
 use super::{client_auth::authenticate_client, tenant_id, AppRegistration, Ctx, Directory};
 use crate::{
     auth::{
-        permissions::{ACCEPTED_AUDIENCES, MDE_APP_ID},
+        permissions::MDE_APP_ID,
         token::{TokenSpec, TokenVersion},
     },
     error::Result,
@@ -18,15 +22,6 @@ use crate::{
 
 /// Lifetime of issued tokens, as Entra reports it.
 pub(crate) const EXPIRES_IN: i64 = 3599;
-const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-/// Resources Entra knows besides MDE: tokens for them are issued (without MDE roles), and the
-/// MDE API then refuses them with 403, as the real one does.
-const OTHER_RESOURCES: &[&str] = &[
-    "https://api.security.microsoft.com",
-    "https://graph.microsoft.com",
-    "00000003-0000-0000-c000-000000000000",
-];
-
 /// One token request: the form fields and the HTTP Basic client credentials, if any.
 #[derive(Debug)]
 pub(crate) struct TokenRequest {
@@ -67,25 +62,46 @@ pub(crate) fn grant(
     now: OffsetDateTime,
 ) -> Result<TokenSpec> {
     let ctx = Ctx { now };
-    let tid = tenant_id(&request.tenant, now)?.ok_or_else(|| {
-        ctx.bad(
-            "invalid_request",
-            50059,
-            "No tenant-identifying information found in either the request or implied by any provided credentials.",
-        )
-    })?
-    .to_string();
+    let tid = request_tenant(&ctx, request)?;
     let form = &request.form;
     let grant = Grant::parse(
         &ctx,
         form.get("grant_type")
             .ok_or_else(|| ctx.missing("grant_type"))?,
     )?;
-    let client_id = form
+    let app = requesting_app(&ctx, directory, request, &tid)?;
+    let base = |resource: &str| base_spec(shape, app, &tid, resource, now);
+    match grant {
+        Grant::ClientCredentials => client_credentials_grant(&ctx, app, request, &tid, base),
+        Grant::Password => password_grant(&ctx, directory, request, &tid, base),
+    }
+}
+
+/// The tenant GUID the request's `{tenant}` segment names; `common` and its kind name none.
+fn request_tenant(ctx: &Ctx, request: &TokenRequest) -> Result<String> {
+    Ok(tenant_id(&request.tenant, ctx.now)?.ok_or_else(|| {
+        ctx.bad(
+            "invalid_request",
+            50059,
+            "No tenant-identifying information found in either the request or implied by any provided credentials.",
+        )
+    })?
+    .to_string())
+}
+
+/// The app registration of the request's `client_id` (form, else HTTP Basic) in tenant `tid`.
+fn requesting_app<'d>(
+    ctx: &Ctx,
+    directory: &'d Directory,
+    request: &TokenRequest,
+    tid: &str,
+) -> Result<&'d AppRegistration> {
+    let client_id = request
+        .form
         .get("client_id")
         .or_else(|| request.basic.as_ref().map(|(id, _)| id))
         .ok_or_else(|| ctx.missing("client_id"))?;
-    let app = directory.app(client_id, &tid).ok_or_else(|| {
+    directory.app(client_id, tid).ok_or_else(|| {
         ctx.bad(
             "unauthorized_client",
             700016,
@@ -93,26 +109,32 @@ pub(crate) fn grant(
                 "Application with identifier '{client_id}' was not found in the directory '{tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
             ),
         )
-    })?;
-    let base = |resource: &str| base_spec(shape, app, &tid, resource, now);
-    match grant {
-        Grant::ClientCredentials => {
-            let secret = request.basic.as_ref().map(|(_, s)| s.clone());
-            authenticate_client(&ctx, app, form, secret)?;
-            let resource = client_credentials_resource(&ctx, request.endpoint, form)?;
-            check_resource(&ctx, &resource, &tid)?;
-            let roles = if is_mde(&resource) {
-                app.roles.clone()
-            } else {
-                Vec::new()
-            };
-            Ok(TokenSpec {
-                roles,
-                ..base(&resource)
-            })
-        }
-        Grant::Password => password_grant(&ctx, directory, request, &tid, base),
-    }
+    })
+}
+
+/// The `client_credentials` grant: the app authenticated, the resource checked; the app's roles
+/// for MDE, none for another resource.
+fn client_credentials_grant(
+    ctx: &Ctx,
+    app: &AppRegistration,
+    request: &TokenRequest,
+    tid: &str,
+    base: impl Fn(&str) -> TokenSpec,
+) -> Result<TokenSpec> {
+    let form = &request.form;
+    let secret = request.basic.as_ref().map(|(_, s)| s.clone());
+    authenticate_client(ctx, app, form, secret)?;
+    let resource = client_credentials_resource(ctx, request.endpoint, form)?;
+    check_resource(ctx, &resource, tid)?;
+    let roles = if is_mde(&resource) {
+        app.roles.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(TokenSpec {
+        roles,
+        ..base(&resource)
+    })
 }
 
 /// The `password` grant: the user's scopes (those asked for, or all with `.default`).
@@ -182,109 +204,4 @@ fn base_spec(
         now,
         ..TokenSpec::default()
     }
-}
-
-/// The resource of a client-credentials request: v2 `scope=<resource>/.default`, v1 `resource=`.
-fn client_credentials_resource(
-    ctx: &Ctx,
-    version: TokenVersion,
-    form: &HashMap<String, String>,
-) -> Result<String> {
-    if version == TokenVersion::V1 {
-        return form
-            .get("resource")
-            .map(|r| normalize_resource(r))
-            .ok_or_else(|| ctx.missing("resource"));
-    }
-    let scope = form.get("scope").ok_or_else(|| ctx.missing("scope"))?;
-    let items: Vec<&str> = scope
-        .split_whitespace()
-        .filter(|s| !OIDC_SCOPES.contains(s))
-        .collect();
-    match items.as_slice() {
-        [one] => one.strip_suffix("/.default").map(normalize_resource).ok_or_else(|| {
-            ctx.bad(
-                "invalid_scope",
-                1002012,
-                format!("The provided value for scope {one} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
-            )
-        }),
-        _ => Err(ctx.bad(
-            "invalid_scope",
-            70011,
-            format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
-        )),
-    }
-}
-
-/// The resource of a password request and the scopes asked for (`None` = `.default`, all held).
-fn password_resource(
-    ctx: &Ctx,
-    version: TokenVersion,
-    form: &HashMap<String, String>,
-) -> Result<(String, Option<Vec<String>>)> {
-    if version == TokenVersion::V1 {
-        let r = form
-            .get("resource")
-            .ok_or_else(|| ctx.missing("resource"))?;
-        return Ok((normalize_resource(r), None));
-    }
-    let scope = form.get("scope").ok_or_else(|| ctx.missing("scope"))?;
-    let mut resource: Option<String> = None;
-    let mut wanted = Vec::new();
-    let mut all = false;
-    for item in scope
-        .split_whitespace()
-        .filter(|s| !OIDC_SCOPES.contains(s))
-    {
-        let bad = || {
-            ctx.bad(
-                "invalid_scope",
-                70011,
-                format!("The provided value for the input parameter 'scope' is not valid. The scope {item} is not valid."),
-            )
-        };
-        let (res, name) = item.rsplit_once('/').ok_or_else(bad)?;
-        let res = normalize_resource(res);
-        if resource.as_ref().is_some_and(|r| *r != res) {
-            return Err(ctx.bad("invalid_scope", 28000, "Provided value for the input parameter scope is not valid because it contains more than one resource."));
-        }
-        resource = Some(res);
-        if name == ".default" {
-            all = true;
-        } else {
-            wanted.push(name.to_owned());
-        }
-    }
-    let resource = resource.ok_or_else(|| {
-        ctx.bad("invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid: it names no resource.")
-    })?;
-    Ok((resource, (!all).then_some(wanted)))
-}
-
-/// `api://{appId}` and a trailing slash name the same resource as the bare form.
-fn normalize_resource(r: &str) -> String {
-    let r = r.trim().trim_end_matches('/');
-    r.strip_prefix("api://").unwrap_or(r).to_owned()
-}
-
-fn is_mde(resource: &str) -> bool {
-    ACCEPTED_AUDIENCES
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(resource))
-}
-
-fn check_resource(ctx: &Ctx, resource: &str, tid: &str) -> Result<()> {
-    if is_mde(resource)
-        || OTHER_RESOURCES
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(resource))
-    {
-        return Ok(());
-    }
-    Err(ctx.bad(
-        "invalid_resource",
-        500011,
-        format!("The resource principal named {resource} was not found in the tenant named {tid}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."),
-    ))
 }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use super::filter::{AnyCond, Expr, Func, Lit, Op};
+use super::ast::{AnyCond, Expr, Func, Lit, Op};
 
 /// Whether `row` (an entity as serialized) satisfies `e`.
 pub(crate) fn matches(e: &Expr, row: &Value) -> bool {

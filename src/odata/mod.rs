@@ -5,168 +5,23 @@
 //! see exactly the values a client sees, and each entity set's schema says which properties exist,
 //! their types, and which may be filtered.
 
+mod ast;
 mod eval;
 pub(crate) mod filter;
 mod lex;
+mod schema;
 
 pub(crate) use eval::matches;
+pub(crate) use schema::{EntitySet, Kind, MACHINES, MACHINE_ACTIONS};
 
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use strum::VariantNames;
-
-use crate::{
-    error::{ApiError, Code},
-    model::{ActionStatus, ActionType, DeviceValue, ExposureLevel, HealthStatus, RiskScore},
-};
+use crate::error::{ApiError, Code};
 
 /// Most rows a page or `$top` may hold (spec: "Maximum page size is 10,000").
 pub(crate) const MAX_TOP: usize = 10_000;
-
-/// A property's type, as far as filtering needs to know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Str,
-    /// A string restricted to these values (empty: any).
-    Enum(&'static [&'static str]),
-    Int,
-    DateTime,
-    Bool,
-    StrList,
-    /// Objects and other collections: selectable, not filterable.
-    Complex,
-}
-
-impl Kind {
-    fn edm(self) -> &'static str {
-        match self {
-            Kind::Str | Kind::Enum(_) => "Edm.String",
-            Kind::Int => "Edm.Int64",
-            Kind::DateTime => "Edm.DateTimeOffset",
-            Kind::Bool => "Edm.Boolean",
-            Kind::StrList => "Collection(Edm.String)",
-            Kind::Complex => "Edm.ComplexType",
-        }
-    }
-}
-
-/// One property of an entity type.
-#[derive(Debug)]
-pub(crate) struct Field {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub filterable: bool,
-}
-
-/// An entity set: its name in `@odata.context`, its type name in messages, its properties.
-#[derive(Debug)]
-pub(crate) struct EntitySet {
-    pub name: &'static str,
-    pub type_name: &'static str,
-    pub fields: &'static [Field],
-}
-
-impl EntitySet {
-    /// The property `name`, or an error naming the entity type (with a hint on a case slip).
-    pub(crate) fn field(&self, name: &str) -> Result<&Field, String> {
-        if let Some(f) = self.fields.iter().find(|f| f.name == name) {
-            return Ok(f);
-        }
-        let hint = self
-            .fields
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
-            .map(|f| {
-                format!(
-                    " Did you mean '{}'? Property names are case-sensitive.",
-                    f.name
-                )
-            })
-            .unwrap_or_default();
-        Err(format!(
-            "Could not find a property named '{name}' on type 'microsoft.windowsDefenderATP.api.{}'.{hint}",
-            self.type_name
-        ))
-    }
-}
-
-const fn f(name: &'static str, kind: Kind, filterable: bool) -> Field {
-    Field {
-        name,
-        kind,
-        filterable,
-    }
-}
-
-/// `MachineActions` (spec §4.1; filterable per §5.2).
-pub(crate) static MACHINE_ACTIONS: EntitySet = EntitySet {
-    name: "MachineActions",
-    type_name: "MachineAction",
-    fields: &[
-        f("id", Kind::Str, true),
-        f("type", Kind::Enum(ActionType::VARIANTS), true),
-        f("title", Kind::Str, false),
-        f("requestor", Kind::Str, true),
-        f("requestorComment", Kind::Str, false),
-        f("status", Kind::Enum(ActionStatus::VARIANTS), true),
-        f("machineId", Kind::Str, true),
-        f("computerDnsName", Kind::Str, false),
-        f("creationDateTimeUtc", Kind::DateTime, true),
-        f("lastUpdateDateTimeUtc", Kind::DateTime, false),
-        f("cancellationRequestor", Kind::Str, false),
-        f("cancellationComment", Kind::Str, false),
-        f("cancellationDateTimeUtc", Kind::DateTime, false),
-        f("errorHResult", Kind::Int, false),
-        f("scope", Kind::Str, false),
-        f("externalId", Kind::Str, false),
-        f("requestSource", Kind::Str, false),
-        f("relatedFileInfo", Kind::Complex, false),
-        f("commands", Kind::Complex, false),
-        f("troubleshootInfo", Kind::Str, false),
-    ],
-};
-
-/// `Machines` (spec §7.1; filterable per §7.3).
-pub(crate) static MACHINES: EntitySet = EntitySet {
-    name: "Machines",
-    type_name: "Machine",
-    fields: &[
-        f("id", Kind::Str, true),
-        f("mergedIntoMachineId", Kind::Str, false),
-        f("isPotentialDuplication", Kind::Bool, false),
-        f("isExcluded", Kind::Bool, false),
-        f("exclusionReason", Kind::Str, false),
-        f("computerDnsName", Kind::Str, true),
-        f("firstSeen", Kind::DateTime, false),
-        f("lastSeen", Kind::DateTime, true),
-        f("osPlatform", Kind::Str, true),
-        f("osVersion", Kind::Str, false),
-        f("osProcessor", Kind::Str, false),
-        f("version", Kind::Str, true),
-        f("lastIpAddress", Kind::Str, true),
-        f("lastExternalIpAddress", Kind::Str, false),
-        f("agentVersion", Kind::Str, false),
-        f("osBuild", Kind::Int, false),
-        f("healthStatus", Kind::Enum(HealthStatus::VARIANTS), true),
-        f("deviceValue", Kind::Enum(DeviceValue::VARIANTS), true),
-        f("rbacGroupId", Kind::Int, true),
-        f("rbacGroupName", Kind::Str, false),
-        f("riskScore", Kind::Enum(RiskScore::VARIANTS), true),
-        f("exposureLevel", Kind::Enum(ExposureLevel::VARIANTS), true),
-        f("isAadJoined", Kind::Bool, false),
-        f("aadDeviceId", Kind::Str, true),
-        f("machineTags", Kind::StrList, true),
-        f("defenderAvStatus", Kind::Str, false),
-        f("onboardingStatus", Kind::Str, true),
-        f("osArchitecture", Kind::Str, false),
-        f("managedBy", Kind::Str, false),
-        f("managedByStatus", Kind::Str, false),
-        f("ipAddresses", Kind::Complex, false),
-        f("vmMetadata", Kind::Complex, false),
-    ],
-};
 
 /// System query options this emulator implements.
 const SUPPORTED: &[&str] = &["$filter", "$orderby", "$top", "$skip", "$count", "$select"];
@@ -211,47 +66,70 @@ pub(crate) fn parse(raw: Option<&str>, set: &'static EntitySet) -> Result<Query,
         if !k.starts_with('$') {
             continue; // custom options without `$` are ignored, as OData does
         }
-        if !SUPPORTED.contains(&k.as_str()) {
-            if NOT_SUPPORTED.contains(&k.as_str()) {
-                return Err(odata_error(format!("Query option '{key}' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.")));
-            }
-            return Err(ApiError::RawOData(format!(
-                "The query specified in the URI is not valid. Custom query option '{key}' that starts with '$' is not supported."
-            )));
-        }
-        if seen.contains(&k) {
-            return Err(odata_error(format!("Query option '{key}' was specified more than once, but it must be specified at most once.")));
-        }
+        check_option(&key, &k, &seen)?;
         seen.push(k.clone());
-        match k.as_str() {
-            "$filter" => q.filter = Some(filter::parse(&value, set).map_err(odata_error)?),
-            "$orderby" => q.orderby = parse_orderby(&value, set)?,
-            "$top" => {
-                let top = parse_count(&key, &value)?;
-                if top > MAX_TOP {
-                    return Err(odata_error(format!(
-                        "The limit of '{MAX_TOP}' for Top query has been exceeded. The value from the incoming request is '{top}'."
-                    )));
-                }
-                q.top = Some(top);
-            }
-            "$skip" => q.skip = parse_count(&key, &value)?,
-            "$count" => {
-                q.count = match value.to_ascii_lowercase().as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(odata_error(format!(
-                            "'{value}' is not a valid count option."
-                        )))
-                    }
-                }
-            }
-            "$select" => q.select = Some(parse_select(&value, set)?),
-            _ => {}
-        }
+        set_option(&mut q, &k, &key, &value, set)?;
     }
     Ok(q)
+}
+
+/// Refuses option `key` (lower-cased: `k`) when this emulator does not implement it, or when it
+/// was given before (in `seen`).
+fn check_option(key: &str, k: &str, seen: &[String]) -> Result<(), ApiError> {
+    if !SUPPORTED.contains(&k) {
+        if NOT_SUPPORTED.contains(&k) {
+            return Err(odata_error(format!("Query option '{key}' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.")));
+        }
+        return Err(ApiError::RawOData(format!(
+            "The query specified in the URI is not valid. Custom query option '{key}' that starts with '$' is not supported."
+        )));
+    }
+    if seen.iter().any(|s| s == k) {
+        return Err(odata_error(format!("Query option '{key}' was specified more than once, but it must be specified at most once.")));
+    }
+    Ok(())
+}
+
+/// Parses the `value` of supported option `k` (as given: `key`) into `q`.
+fn set_option(
+    q: &mut Query,
+    k: &str,
+    key: &str,
+    value: &str,
+    set: &'static EntitySet,
+) -> Result<(), ApiError> {
+    match k {
+        "$filter" => q.filter = Some(filter::parse(value, set).map_err(odata_error)?),
+        "$orderby" => q.orderby = parse_orderby(value, set)?,
+        "$top" => q.top = Some(parse_top(key, value)?),
+        "$skip" => q.skip = parse_count(key, value)?,
+        "$count" => q.count = parse_count_flag(value)?,
+        "$select" => q.select = Some(parse_select(value, set)?),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `$top`: a non-negative integer no larger than `MAX_TOP`.
+fn parse_top(key: &str, value: &str) -> Result<usize, ApiError> {
+    let top = parse_count(key, value)?;
+    if top > MAX_TOP {
+        return Err(odata_error(format!(
+            "The limit of '{MAX_TOP}' for Top query has been exceeded. The value from the incoming request is '{top}'."
+        )));
+    }
+    Ok(top)
+}
+
+/// `$count`: `true` or `false`, in any case.
+fn parse_count_flag(value: &str) -> Result<bool, ApiError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(odata_error(format!(
+            "'{value}' is not a valid count option."
+        ))),
+    }
 }
 
 fn parse_count(key: &str, value: &str) -> Result<usize, ApiError> {

@@ -66,7 +66,21 @@ fn openid(state: &AppState, origin: &str, tenant: &str, version: TokenVersion) -
     } else {
         format!("{origin}/{t}/oauth2")
     };
-    let mut doc = json!({
+    let mut doc = shared_metadata(origin, &t, &oauth);
+    let own = if v2 {
+        v2_metadata(origin, &t, id)
+    } else {
+        v1_metadata(origin, &t, id, &oauth)
+    };
+    if let (Value::Object(d), Value::Object(o)) = (&mut doc, own) {
+        d.extend(o);
+    }
+    Ok(cached(doc))
+}
+
+/// The keys both versions' documents carry, for tenant label `t` and its `oauth` endpoint base.
+fn shared_metadata(origin: &str, t: &str, oauth: &str) -> Value {
+    json!({
         "token_endpoint": format!("{oauth}/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
         "response_modes_supported": ["query", "fragment", "form_post"],
@@ -83,32 +97,33 @@ fn openid(state: &AppState, origin: &str, tenant: &str, version: TokenVersion) -
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
-    });
-    let own = if v2 {
-        json!({
-            "jwks_uri": format!("{origin}/{t}/discovery/v2.0/keys"),
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": v2_issuer(id),
-            "request_uri_parameter_supported": false,
-            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-        })
-    } else {
-        json!({
-            "jwks_uri": format!("{origin}/common/discovery/keys"),
-            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
-            "scopes_supported": ["openid"],
-            "issuer": v1_issuer(id),
-            "microsoft_multi_refresh_token": true,
-            "check_session_iframe": format!("{oauth}/checksession"),
-            "userinfo_endpoint": format!("{origin}/{t}/openid/userinfo"),
-        })
-    };
-    if let (Value::Object(d), Value::Object(o)) = (&mut doc, own) {
-        d.extend(o);
-    }
-    Ok(cached(doc))
+    })
+}
+
+/// The v2 document's own keys: per-tenant key set, OIDC scopes, the v2 issuer for `id`.
+fn v2_metadata(origin: &str, t: &str, id: &str) -> Value {
+    json!({
+        "jwks_uri": format!("{origin}/{t}/discovery/v2.0/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": v2_issuer(id),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+    })
+}
+
+/// The v1 document's own keys: the `common` key set, the v1 issuer for `id`, session endpoints.
+fn v1_metadata(origin: &str, t: &str, id: &str, oauth: &str) -> Value {
+    json!({
+        "jwks_uri": format!("{origin}/common/discovery/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": v1_issuer(id),
+        "microsoft_multi_refresh_token": true,
+        "check_session_iframe": format!("{oauth}/checksession"),
+        "userinfo_endpoint": format!("{origin}/{t}/openid/userinfo"),
+    })
 }
 
 fn jwks(state: &AppState, issuer: Option<String>) -> Response {

@@ -3,6 +3,7 @@
 
 use super::*;
 
+/// The CA's parameters: its name, CA constraints and key usages, valid 2024 to 2049.
 pub(super) fn ca_params() -> Result<CertificateParams, String> {
     let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     let mut dn = DistinguishedName::new();
@@ -47,40 +48,15 @@ pub(super) struct Ca {
     not_after: OffsetDateTime,
 }
 
+/// A server certificate signed by the CA of `dir` (loaded, or created), valid at `now` and
+/// checked the way a client checks it.
 pub(super) fn issue(dir: &Path, now: OffsetDateTime) -> Result<Issued, String> {
     let ca_path = dir.join(CA_FILE);
     let ca = load_or_create_ca(dir)?;
-    let day = |t: OffsetDateTime| t.date().to_string();
-    if now > ca.not_after {
-        return Err(format!(
-            "the CA {} expired on {}: delete it and {CA_KEY_FILE} to create a new CA (clients \
-             must then trust the new {CA_FILE})",
-            ca_path.display(),
-            day(ca.not_after)
-        ));
-    }
-    if now < ca.not_before {
-        return Err(format!(
-            "the CA {} is valid only from {}: is this machine's clock right?",
-            ca_path.display(),
-            day(ca.not_before)
-        ));
-    }
+    check_ca_dates(&ca, &ca_path, now)?;
     let (not_before, not_after) = leaf_validity(now, ca.not_before, ca.not_after);
     let leaf_key = KeyPair::generate().map_err(|e| e.to_string())?;
-    let mut leaf = CertificateParams::new(
-        HOST_NAMES
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|e| e.to_string())?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "defender-mock");
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = not_before;
-    leaf.not_after = not_after;
+    let leaf = leaf_params(not_before, not_after)?;
     let issuer = Issuer::new(ca_params()?, ca.key);
     let leaf_cert = leaf
         .signed_by(&leaf_key, &issuer)
@@ -100,6 +76,49 @@ pub(super) fn issue(dir: &Path, now: OffsetDateTime) -> Result<Issued, String> {
         key_pem: leaf_key.serialize_pem(),
         ca_path,
     })
+}
+
+/// Refuses a CA that `now` is outside of: expired (make a new one), or not yet valid (a clock).
+fn check_ca_dates(ca: &Ca, ca_path: &Path, now: OffsetDateTime) -> Result<(), String> {
+    let day = |t: OffsetDateTime| t.date().to_string();
+    if now > ca.not_after {
+        return Err(format!(
+            "the CA {} expired on {}: delete it and {CA_KEY_FILE} to create a new CA (clients \
+             must then trust the new {CA_FILE})",
+            ca_path.display(),
+            day(ca.not_after)
+        ));
+    }
+    if now < ca.not_before {
+        return Err(format!(
+            "the CA {} is valid only from {}: is this machine's clock right?",
+            ca_path.display(),
+            day(ca.not_before)
+        ));
+    }
+    Ok(())
+}
+
+/// The server certificate's parameters: every name of `HOST_NAMES`, server authentication only,
+/// the given validity.
+fn leaf_params(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, String> {
+    let mut leaf = CertificateParams::new(
+        HOST_NAMES
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| e.to_string())?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "defender-mock");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
+    Ok(leaf)
 }
 
 /// The leaf's validity: from an hour ago (clients with a slightly slow clock), for at most 397
@@ -143,81 +162,14 @@ pub(super) fn verify_leaf(
 pub(super) fn load_or_create_ca(dir: &Path) -> Result<Ca, String> {
     let ca_path = dir.join(CA_FILE);
     let key_path = dir.join(CA_KEY_FILE);
-    // `symlink_metadata`: a dangling symlink counts as present, and is never written through.
-    let present = |p: &Path| p.symlink_metadata().is_ok();
     refuse_symlink(&key_path)?;
     if !present(&ca_path) && !present(&key_path) {
         create_ca(dir, &ca_path, &key_path)?;
     }
-    // Another start on the same folder may be between writing the key and the certificate.
-    let young = |p: &Path| {
-        p.symlink_metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age < Duration::from_secs(10))
-    };
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while present(&key_path) && !present(&ca_path) && young(&key_path) && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    match (present(&ca_path), present(&key_path)) {
-        (true, true) => {}
-        (true, false) => {
-            return Err(format!(
-                "{} exists but its key {} is missing; clients may trust this CA, so it is not \
-                 replaced: restore {CA_KEY_FILE}, or delete {CA_FILE} to create a new CA (clients \
-                 must then trust the new one)",
-                ca_path.display(),
-                key_path.display()
-            ))
-        }
-        (false, true) => {
-            return Err(format!(
-                "{} exists but its certificate {} is missing: restore {CA_FILE}, or delete \
-                 {CA_KEY_FILE} to create a new CA",
-                key_path.display(),
-                ca_path.display()
-            ))
-        }
-        (false, false) => {
-            return Err(format!(
-                "{} and {} vanished while starting",
-                ca_path.display(),
-                key_path.display()
-            ))
-        }
-    }
-    let key_pem = read_private(&key_path)?;
-    let bad_key = |why: &dyn std::fmt::Display| {
-        format!(
-            "{} is not a usable CA key ({why}): restore it, or delete it and {CA_FILE} to create \
-             a new CA",
-            key_path.display()
-        )
-    };
-    if key_pem.trim().is_empty() {
-        return Err(bad_key(&"the file is empty"));
-    }
-    let key = KeyPair::from_pem(&key_pem).map_err(|e| bad_key(&e))?;
-    let pem = std::fs::read_to_string(&ca_path)
-        .map_err(|e| format!("cannot read {}: {e}", ca_path.display()))?;
-    let bad_ca = |why: &dyn std::fmt::Display| {
-        format!(
-            "{} is not a usable CA certificate ({why}): restore it, or delete it and \
-             {CA_KEY_FILE} to create a new CA",
-            ca_path.display()
-        )
-    };
-    if pem.trim().is_empty() {
-        return Err(bad_ca(&"the file is empty"));
-    }
-    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()
-        .ok_or_else(|| bad_ca(&"no PEM certificate in it"))?
-        .map_err(|e| bad_ca(&e))?;
-    let cert = der::Cert::parse(&der).ok_or_else(|| bad_ca(&"not an X.509 certificate"))?;
+    wait_for_other_start(&ca_path, &key_path);
+    require_both(&ca_path, &key_path)?;
+    let key = read_ca_key(&key_path)?;
+    let (pem, der, cert) = read_ca_cert(&ca_path)?;
     if cert.spki != key.subject_public_key_info() {
         return Err(format!(
             "{} and {} do not belong together (the certificate's public key is not the key's): \
@@ -234,6 +186,92 @@ pub(super) fn load_or_create_ca(dir: &Path) -> Result<Ca, String> {
         not_before: cert.not_before,
         not_after: cert.not_after,
     })
+}
+
+/// Whether a file is there. `symlink_metadata`: a dangling symlink counts as present, and is
+/// never written through.
+fn present(p: &Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
+
+/// Another start on the same folder may be between writing the key and the certificate: while
+/// the key alone is there and young, waits up to two seconds for the certificate.
+fn wait_for_other_start(ca_path: &Path, key_path: &Path) {
+    let young = |p: &Path| {
+        p.symlink_metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < Duration::from_secs(10))
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while present(key_path) && !present(ca_path) && young(key_path) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Refuses a half-present CA (or one gone meanwhile), naming the missing file and what to do.
+fn require_both(ca_path: &Path, key_path: &Path) -> Result<(), String> {
+    match (present(ca_path), present(key_path)) {
+        (true, true) => Ok(()),
+        (true, false) => Err(format!(
+            "{} exists but its key {} is missing; clients may trust this CA, so it is not \
+             replaced: restore {CA_KEY_FILE}, or delete {CA_FILE} to create a new CA (clients \
+             must then trust the new one)",
+            ca_path.display(),
+            key_path.display()
+        )),
+        (false, true) => Err(format!(
+            "{} exists but its certificate {} is missing: restore {CA_FILE}, or delete \
+             {CA_KEY_FILE} to create a new CA",
+            key_path.display(),
+            ca_path.display()
+        )),
+        (false, false) => Err(format!(
+            "{} and {} vanished while starting",
+            ca_path.display(),
+            key_path.display()
+        )),
+    }
+}
+
+/// The CA key of `key_path` (read as a private file), refused when empty or not a key.
+fn read_ca_key(key_path: &Path) -> Result<KeyPair, String> {
+    let key_pem = read_private(key_path)?;
+    let bad_key = |why: &dyn std::fmt::Display| {
+        format!(
+            "{} is not a usable CA key ({why}): restore it, or delete it and {CA_FILE} to create \
+             a new CA",
+            key_path.display()
+        )
+    };
+    if key_pem.trim().is_empty() {
+        return Err(bad_key(&"the file is empty"));
+    }
+    KeyPair::from_pem(&key_pem).map_err(|e| bad_key(&e))
+}
+
+/// The CA certificate of `ca_path`: its PEM, its first certificate's DER and that parsed;
+/// refused when empty, without a PEM certificate or not X.509.
+fn read_ca_cert(ca_path: &Path) -> Result<(String, CertificateDer<'static>, der::Cert), String> {
+    let pem = std::fs::read_to_string(ca_path)
+        .map_err(|e| format!("cannot read {}: {e}", ca_path.display()))?;
+    let bad_ca = |why: &dyn std::fmt::Display| {
+        format!(
+            "{} is not a usable CA certificate ({why}): restore it, or delete it and \
+             {CA_KEY_FILE} to create a new CA",
+            ca_path.display()
+        )
+    };
+    if pem.trim().is_empty() {
+        return Err(bad_ca(&"the file is empty"));
+    }
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .ok_or_else(|| bad_ca(&"no PEM certificate in it"))?
+        .map_err(|e| bad_ca(&e))?;
+    let cert = der::Cert::parse(&der).ok_or_else(|| bad_ca(&"not an X.509 certificate"))?;
+    Ok((pem, der, cert))
 }
 
 /// Creates the CA: the key (0600) first, then the certificate, each written to a temporary file
