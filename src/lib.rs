@@ -25,6 +25,7 @@ mod clock;
 mod config;
 mod error;
 mod fixtures;
+mod generate;
 mod identity;
 #[cfg(test)]
 mod layering;
