@@ -47,6 +47,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Probe a running emulator's /_mock/health; exit 0 when healthy, 1 otherwise.
     Health(HealthArgs),
+    /// Fixture tools: `fixtures generate --count N --seed S --out DIR` writes a synthetic fleet.
+    Fixtures(crate::generate::FixturesArgs),
 }
 
 /// Flags of `serve`.
@@ -333,4 +335,19 @@ pub async fn health(args: HealthArgs) -> bool {
             false
         }
     }
+}
+
+/// `fixtures generate`: writes a synthetic fleet to `--out DIR/machines.json` (or stdout) and
+/// says where on stderr.
+pub fn fixtures(args: crate::generate::FixturesArgs) -> std::io::Result<()> {
+    let crate::generate::FixturesCommand::Generate(args) = args.command;
+    if let Some(file) = crate::generate::run(&args)? {
+        eprintln!(
+            "defender-mock: wrote {} machines (seed {}) to {}",
+            args.count,
+            args.seed,
+            file.display()
+        );
+    }
+    Ok(())
 }

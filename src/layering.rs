@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["auth"],
     &["identity"],
     &["fixtures"],
-    &["config"],
+    &["config", "generate"],
     &["state", "middleware"],
     &["routes"],
     &["startup"],

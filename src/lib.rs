@@ -7,12 +7,13 @@
 //! emulator's clock) or [`mint`] with your own [`Keys`]; fleets from [`Fleet`].
 //!
 //! # Module map (top to bottom; a module imports only from the layers below it)
-//! - `cli`: the command line (`serve`, `token`, `health`), building a [`Config`].
+//! - `cli`: the command line (`serve`, `token`, `health`, `fixtures generate`), building a
+//!   [`Config`]; `health`: the probe behind `defender-mock health`.
 //! - `health`: the `health` subcommand's probe (HTTP or HTTPS, with the reason when unhealthy).
 //! - `startup`: [`Emulator`] and [`Application`] from a [`Config`]; serving with a bounded grace.
 //! - `routes`: the HTTP surface: the API route table, the token service and discovery handlers,
 //!   the control plane, extractors; `state` (the handlers' `AppState`) and `middleware`.
-//! - `fixtures`: loading machines, apps and users from JSON.
+//! - `fixtures`: loading machines, apps and users from JSON; `generate`: synthetic fleets.
 //! - `identity`: the Entra directory (apps, users), client authentication, Entra errors.
 //! - `auth`: bearer-token verification, the permission vocabulary, the route guard's checks.
 //! - `store`, `odata`, `throttle`, `package`, `tls`: tenants' machines and actions, OData
@@ -27,6 +28,7 @@ mod config;
 mod error;
 mod fixtures;
 pub mod fuzzing;
+mod generate;
 mod health;
 mod identity;
 #[cfg(test)]

@@ -28,6 +28,15 @@ async fn run(cli: Cli) -> ExitCode {
         None => cli::serve(cli.serve).await,
         Some(Command::Serve(args)) => cli::serve(args).await,
         Some(Command::Token(args)) => cli::token(args).map(|t| println!("{t}")),
+        Some(Command::Fixtures(args)) => {
+            return cli::fixtures(args).map_or_else(
+                |e| {
+                    eprintln!("defender-mock: {e}");
+                    ExitCode::FAILURE
+                },
+                |()| ExitCode::SUCCESS,
+            );
+        }
         Some(Command::Health(args)) => {
             return if cli::health(args).await {
                 ExitCode::SUCCESS
