@@ -1,55 +1,6 @@
-//! The command line: `serve` (default), `token` and `health`. Every `serve` flag has an env twin
-//! `DEFENDER_MOCK_*`, so a container or CI job configures the emulator without arguments.
+//! `serve`: its flags (each with an env twin), the `Config` they describe, and running it.
 
-use std::{path::PathBuf, time::Duration};
-
-use clap::{Args, Parser, Subcommand};
-
-use crate::{
-    auth::{
-        permissions::{dev, ALL_ROLES, ALL_SCOPES},
-        token::{self, TokenSpec},
-        Keys,
-    },
-    config::{
-        ClockMode, Config, DuplicatePolicy, LogFormat, Outcome, RateLimitMode, RateLimits,
-        Simulation, StoreOptions, TlsSource, TokenVersion, DEFAULT_LISTEN, DEFAULT_SHUTDOWN_GRACE,
-        MAX_PAGE_SIZE,
-    },
-    health,
-    startup::{Application, StartupError},
-    store::MAX_DELAY_SECONDS,
-    telemetry, tls,
-};
-
-/// Local emulator of the Microsoft Defender for Endpoint API.
-#[derive(Debug, Parser)]
-#[command(
-    name = "defender-mock",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// `serve` flags, also accepted without the subcommand.
-    #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the emulator (the default).
-    Serve(ServeArgs),
-    /// Print a signed access token the emulator accepts.
-    Token(TokenArgs),
-    /// Probe a running emulator's /_mock/health; exit 0 when healthy, 1 otherwise.
-    Health(HealthArgs),
-    /// Fixture tools: `fixtures generate --count N --seed S --out DIR` writes a synthetic fleet.
-    Fixtures(crate::generate::FixturesArgs),
-}
+use super::*;
 
 /// Flags of `serve`.
 #[derive(Debug, Clone, Args)]
@@ -155,69 +106,11 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// The longest `token --ttl`, either way: ten years.
-const MAX_TTL: i64 = 10 * 365 * 86_400;
-
-fn parse_grace(s: &str) -> Result<f64, String> {
+pub(super) fn parse_grace(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
         _ => Err("a number of seconds from 0 to 3600".to_owned()),
     }
-}
-
-/// Flags of `token`.
-#[derive(Debug, Args)]
-pub struct TokenArgs {
-    /// App roles, comma-separated (default: every Machine.* role).
-    #[arg(long, value_delimiter = ',')]
-    pub roles: Option<Vec<String>>,
-    /// Delegated scopes, space-separated; makes it a user token.
-    #[arg(long)]
-    pub scp: Option<String>,
-    /// The user's UPN; makes it a user token.
-    #[arg(long)]
-    pub upn: Option<String>,
-    /// Tenant id (`tid`).
-    #[arg(long, default_value = dev::TENANT_ID)]
-    pub tenant: String,
-    /// Client app id (`appid`/`azp`).
-    #[arg(long, default_value = dev::APP_ID)]
-    pub app_id: String,
-    /// App display name (`app_displayname`): the `requestor` of its actions.
-    #[arg(long)]
-    pub app_name: Option<String>,
-    /// `aud` (default: `https://api.securitycenter.microsoft.com`, or the MDE appId with --v2).
-    #[arg(long)]
-    pub audience: Option<String>,
-    /// Lifetime in seconds from now (negative: already expired; at most ten years either way).
-    #[arg(long, default_value_t = 3599, allow_negative_numbers = true,
-          value_parser = clap::value_parser!(i64).range(-MAX_TTL..=MAX_TTL))]
-    pub ttl: i64,
-    /// Mint a v2.0-shaped token.
-    #[arg(long)]
-    pub v2: bool,
-    /// RSA private key (PEM) to sign with.
-    #[arg(long, env = "DEFENDER_MOCK_SIGNING_KEY")]
-    pub signing_key: Option<PathBuf>,
-}
-
-/// Flags of `health`. It follows the server's own environment: the listen address, and HTTPS when
-/// `DEFENDER_MOCK_TLS` or `DEFENDER_MOCK_TLS_CERT` is set (as in the image's HEALTHCHECK).
-#[derive(Debug, Args)]
-pub struct HealthArgs {
-    /// Address of the emulator (0.0.0.0 / :: are probed on loopback).
-    #[arg(long, env = "DEFENDER_MOCK_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: String,
-    /// Probe over HTTPS (the server runs with --tls). The certificate is not verified: the probe
-    /// talks to its own server, sends no credential and reads only the status.
-    #[arg(long, env = "DEFENDER_MOCK_TLS", value_parser = clap::builder::BoolishValueParser::new())]
-    pub tls: bool,
-    /// The server's --tls-cert: when set, the server speaks HTTPS (only its presence counts).
-    #[arg(long, env = "DEFENDER_MOCK_TLS_CERT", hide = true)]
-    pub tls_cert: Option<PathBuf>,
-    /// Seconds to wait for the whole probe (below the HEALTHCHECK's own timeout of 3 s).
-    #[arg(long, default_value_t = 2.0, value_parser = parse_grace)]
-    pub timeout: f64,
 }
 
 impl ServeArgs {
@@ -286,68 +179,4 @@ fn ready_line(url: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "defender-mock listening on {url}");
     let _ = out.flush();
-}
-
-/// The token `args` describe, signed.
-pub fn token(args: TokenArgs) -> Result<String, StartupError> {
-    let keys =
-        Keys::load(args.signing_key.as_deref()).map_err(|reason| StartupError::SigningKey {
-            path: args.signing_key.clone().unwrap_or_default(),
-            reason,
-        })?;
-    let delegated = args.scp.is_some() || args.upn.is_some();
-    let app_name = args
-        .app_name
-        .or_else(|| (args.app_id == dev::APP_ID).then(|| dev::APP_NAME.to_owned()));
-    let spec = TokenSpec {
-        tenant: args.tenant,
-        app_id: args.app_id,
-        app_name,
-        roles: args
-            .roles
-            .unwrap_or_else(|| ALL_ROLES.iter().map(|r| (*r).to_owned()).collect()),
-        scp: delegated.then(|| args.scp.unwrap_or_else(|| ALL_SCOPES.join(" "))),
-        upn: delegated.then(|| args.upn.unwrap_or_else(|| dev::USER_UPN.to_owned())),
-        audience: args.audience,
-        ttl_secs: args.ttl,
-        version: if args.v2 {
-            TokenVersion::V2
-        } else {
-            TokenVersion::V1
-        },
-        ..TokenSpec::default()
-    };
-    Ok(token::mint(&keys, &spec)?)
-}
-
-/// Probes `GET /_mock/health` (HTTPS when the server runs with TLS) with a bounded wait; true
-/// when it answers 200, else false with the reason on stderr.
-pub async fn health(args: HealthArgs) -> bool {
-    let probe = health::Probe {
-        listen: args.listen,
-        tls: args.tls || args.tls_cert.is_some(),
-        timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
-    };
-    match probe.run().await {
-        Ok(()) => true,
-        Err(reason) => {
-            eprintln!("defender-mock health: unhealthy: {reason}");
-            false
-        }
-    }
-}
-
-/// `fixtures generate`: writes a synthetic fleet to `--out DIR/machines.json` (or stdout) and
-/// says where on stderr.
-pub fn fixtures(args: crate::generate::FixturesArgs) -> std::io::Result<()> {
-    let crate::generate::FixturesCommand::Generate(args) = args.command;
-    if let Some(file) = crate::generate::run(&args)? {
-        eprintln!(
-            "defender-mock: wrote {} machines (seed {}) to {}",
-            args.count,
-            args.seed,
-            file.display()
-        );
-    }
-    Ok(())
 }
