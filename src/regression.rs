@@ -274,3 +274,25 @@ async fn a_dollar_in_a_filter_is_a_400_not_a_hang() {
         assert_eq!(err["error"]["code"], "ODataError");
     }
 }
+
+/// Rate-limit overrides of 0 answered `Retry-After: 60` forever, and huge ones let the call log
+/// grow without bound: both are refused now.
+#[tokio::test]
+async fn rate_limit_overrides_are_bounded() {
+    let e = emulator();
+    let app = e.router();
+    let path = format!("/_mock/tenants/{}/rate-limits", uuid::Uuid::new_v4());
+    for body in [
+        json!({"mode": "documented", "perMinute": 0}),
+        json!({"mode": "documented", "perHour": 0}),
+        json!({"mode": "documented", "perHour": 1_000_000_000u64}),
+    ] {
+        let (status, err) = send(&app, Method::PUT, &path, None, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert_eq!(err["error"]["code"], "InvalidInput");
+    }
+    let ok = json!({"mode": "documented", "perMinute": 5, "perHour": 50});
+    let (status, set) = send(&app, Method::PUT, &path, None, Some(ok)).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["perMinute"], 5);
+}

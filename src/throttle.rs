@@ -92,7 +92,27 @@ impl Default for Settings {
     }
 }
 
+/// The largest per-minute override: each accepted call is remembered for an hour, so the quota
+/// bounds memory (16 bytes a call, per tenant, app and endpoint).
+pub(crate) const MAX_PER_MINUTE: u32 = 10_000;
+/// The largest per-hour override.
+pub(crate) const MAX_PER_HOUR: u32 = 100_000;
+
 impl Settings {
+    /// `Err` naming the override that is 0 (nothing could ever pass: `Retry-After` forever) or
+    /// over its bound.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (name, value, max) in [
+            ("perMinute", self.per_minute, MAX_PER_MINUTE),
+            ("perHour", self.per_hour, MAX_PER_HOUR),
+        ] {
+            if let Some(v) = value.filter(|v| *v == 0 || *v > max) {
+                return Err(format!("{name} {v} is not between 1 and {max}"));
+            }
+        }
+        Ok(())
+    }
+
     /// The limit in force for an endpoint whose documented limit is `documented`; `None` = off.
     /// Overrides replace the standard 100/1500 class only, so `GetPackageUri` keeps its own.
     pub fn effective(&self, documented: Limit) -> Option<Limit> {
@@ -193,8 +213,9 @@ impl Limiter {
             };
         }
         log.push_back(now);
+        // Only calls inside the longest window matter, and at most the largest quota of them.
         let keep = limit.per_minute.max(limit.per_hour) as usize;
-        while log.len() > keep {
+        while log.len() > keep || log.front().is_some_and(|t| now - *t >= HOUR) {
             log.pop_front();
         }
         Decision::Accepted

@@ -222,3 +222,19 @@ fn off_and_overrides() {
         assert_eq!(check(&custom, t0()), Decision::Accepted);
     }
 }
+
+#[test]
+fn the_call_log_keeps_only_the_last_hour() {
+    let l = Limiter::new(Settings {
+        mode: Mode::Documented,
+        per_minute: Some(MAX_PER_MINUTE),
+        per_hour: Some(MAX_PER_HOUR),
+    });
+    // 200 calls spread over three hours: the log holds only those of the last hour.
+    for i in 0..200 {
+        let at = t0() + Duration::seconds(i * 54);
+        assert_eq!(check(&l, at), Decision::Accepted);
+    }
+    let len = l.calls.iter().map(|e| e.value().len()).max().unwrap_or(0);
+    assert!(len <= 67, "{len} calls remembered");
+}

@@ -243,6 +243,7 @@ pub(crate) enum TokenError {
 
 /// Checks signature, algorithm and issuer. Not time: see the module doc.
 pub(crate) fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, TokenError> {
+    refuse_critical_extensions(token)?;
     let mut v = Validation::new(Algorithm::RS256);
     v.validate_exp = false;
     v.validate_nbf = false;
@@ -256,6 +257,23 @@ pub(crate) fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, Token
         return Err(TokenError::UnknownIssuer(claims.iss));
     }
     Ok(claims)
+}
+
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` header lists extensions it
+/// does not understand, and this one understands none.
+fn refuse_critical_extensions(token: &str) -> Result<(), TokenError> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let header = token.split('.').next().unwrap_or_default();
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(header) else {
+        return Ok(()); // malformed: the signature check says so
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(h) if h.get("crit").is_some() => Err(TokenError::Invalid(format!(
+            "the token's header marks extensions critical ({}), and none is supported",
+            h["crit"]
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Checks `nbf <= now < exp`, in seconds of the emulator clock.

@@ -70,3 +70,27 @@ fn time_is_checked_against_the_given_now() {
         Err(TokenError::NotYetValid(_))
     ));
 }
+
+#[test]
+fn a_critical_header_extension_is_refused() {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let keys = Keys::development();
+    let claims = claims_for(&TokenSpec::default());
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.kid = Some(keys.kid.clone());
+    let plain = jsonwebtoken::encode(&header, &claims, &keys.encoding).unwrap();
+    assert!(verify_signature(&keys, &plain).is_ok());
+    // The same token with `crit` in a correctly signed header.
+    let head = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": keys.kid, "crit": ["exp"], "exp": 1});
+    let head = URL_SAFE_NO_PAD.encode(head.to_string());
+    let body = plain.split('.').nth(1).unwrap();
+    let signing_input = format!("{head}.{body}");
+    let sig =
+        jsonwebtoken::crypto::sign(signing_input.as_bytes(), &keys.encoding, Algorithm::RS256)
+            .unwrap();
+    let with_crit = format!("{signing_input}.{sig}");
+    assert!(matches!(
+        verify_signature(&keys, &with_crit),
+        Err(TokenError::Invalid(why)) if why.contains("critical")
+    ));
+}

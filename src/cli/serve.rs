@@ -1,6 +1,7 @@
 //! `serve`: its flags (each with an env twin), the `Config` they describe, and running it.
 
 use super::*;
+use crate::throttle::{MAX_PER_HOUR, MAX_PER_MINUTE};
 
 /// Flags of `serve`.
 #[derive(Debug, Clone, Args)]
@@ -69,10 +70,12 @@ pub struct ServeArgs {
     )]
     pub rate_limits: RateLimitMode,
     /// Replaces the documented 100 calls per minute of the action and read endpoints.
-    #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_MINUTE")]
+    #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_MINUTE",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PER_MINUTE)))]
     pub rate_limit_per_minute: Option<u32>,
     /// Replaces the documented 1500 calls per hour of the action and read endpoints.
-    #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_HOUR")]
+    #[arg(long, env = "DEFENDER_MOCK_RATE_LIMIT_PER_HOUR",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PER_HOUR)))]
     pub rate_limit_per_hour: Option<u32>,
     /// Rows per page of `GET /api/machines` and `/api/machineactions` without `$top` (1-10000);
     /// lower it to exercise `@odata.nextLink` paging on a small fleet.

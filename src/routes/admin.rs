@@ -177,11 +177,13 @@ async fn set_rate_limits(
         if let Value::Object(m) = &mut merged {
             m.extend(obj.clone());
         }
-        Some(
-            serde_json::from_value::<throttle::Settings>(merged).map_err(|e| {
-                ApiError::bad_request(Code::InvalidInput, format!("Invalid input: {e}"))
-            })?,
-        )
+        let settings = serde_json::from_value::<throttle::Settings>(merged).map_err(|e| {
+            ApiError::bad_request(Code::InvalidInput, format!("Invalid input: {e}"))
+        })?;
+        settings.check().map_err(|e| {
+            ApiError::bad_request(Code::InvalidInput, format!("Invalid input: {e}"))
+        })?;
+        Some(settings)
     };
     let tid = tenant_id(&tid)?;
     state.limiter().set_tenant(&tid, settings);
