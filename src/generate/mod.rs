@@ -142,6 +142,9 @@ impl Rng {
 const REFERENCE: OffsetDateTime = datetime!(2026-11-28 00:00 UTC);
 
 mod machine;
+mod network;
+mod os;
+mod posture;
 mod tables;
 
 use machine::Generator;
