@@ -16,8 +16,6 @@ pub use crate::{
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:5088";
 /// Rows per collection page without `$top`, as the real service pages (and the most `$top` takes).
 pub(crate) const MAX_PAGE_SIZE: usize = 10_000;
-/// Verified tokens kept by default.
-pub(crate) const DEFAULT_TOKEN_CACHE: usize = 4096;
 /// How long in-flight requests may still run after a stop before the server exits.
 pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -72,7 +70,7 @@ impl Default for Config {
             page_size: MAX_PAGE_SIZE,
             token_version: TokenVersion::V1,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            token_cache: DEFAULT_TOKEN_CACHE,
+            token_cache: crate::auth::DEFAULT_TOKEN_CACHE,
         }
     }
 }

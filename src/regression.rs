@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use crate::{
-    auth::{permissions::ALL_ROLES, TokenSpec},
+    auth::{permissions::all_roles, TokenSpec},
     config::Config,
     startup::Emulator,
 };
@@ -51,7 +51,7 @@ async fn send(
 
 fn token(e: &Emulator) -> String {
     e.mint(TokenSpec {
-        roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        roles: all_roles(),
         ttl_secs: 30 * 86_400,
         ..TokenSpec::default()
     })
@@ -204,7 +204,7 @@ async fn a_token_whose_tid_is_not_a_tenant_is_401() {
     let t = e
         .mint(TokenSpec {
             tenant: "not a tenant".into(),
-            roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+            roles: all_roles(),
             ..TokenSpec::default()
         })
         .expect("token");

@@ -26,6 +26,8 @@ pub use token::TokenSpec;
 
 use crate::error::ApiError;
 
+/// Verified tokens kept by default (`Config::token_cache`).
+pub(crate) const DEFAULT_TOKEN_CACHE: usize = 4096;
 /// The largest bearer token accepted. Entra's access tokens are a few kilobytes even with many
 /// roles; a larger one is refused before its signature is checked, which also bounds every
 /// claim (and so the cost of each request that carries it).
@@ -61,7 +63,7 @@ impl Authenticator {
     /// An authenticator for tokens signed by `keys`.
     #[cfg(test)]
     pub(crate) fn new(keys: Keys) -> Self {
-        Self::with_capacity(keys, 4096)
+        Self::with_capacity(keys, DEFAULT_TOKEN_CACHE)
     }
 
     /// An authenticator that caches at most `capacity` verified tokens.

@@ -1,31 +1,39 @@
 //! The permission vocabulary: app roles, delegated scopes, portal (RBAC) permissions, who may
 //! call each endpoint (`Access`), and the well-known development identities with their rights.
 
-/// Every app role the MDE machine APIs know (the development app holds them all).
-pub(crate) const ALL_ROLES: &[&str] = &[
+/// The action permissions: each name is both an app role and a delegated scope (spec §5.3
+/// lists them in this order, with `Machine.CollectForensics` spelled right).
+const ACTIONS: &[&str] = &[
+    "Machine.CollectForensics",
     "Machine.Isolate",
     "Machine.RestrictExecution",
     "Machine.Scan",
-    "Machine.CollectForensics",
     "Machine.Offboard",
     "Machine.StopAndQuarantine",
     "Machine.LiveResponse",
-    "Machine.Read.All",
-    "Machine.ReadWrite.All",
 ];
+/// App roles for reads.
+const READ_ROLES: &[&str] = &["Machine.Read.All", "Machine.ReadWrite.All"];
+/// Delegated scopes for reads.
+const READ_SCOPES: &[&str] = &["Machine.Read", "Machine.ReadWrite"];
+
+/// Every app role the MDE machine APIs know (the development app holds them all).
+pub(crate) fn all_roles() -> Vec<String> {
+    ACTIONS
+        .iter()
+        .chain(READ_ROLES)
+        .map(|r| (*r).to_owned())
+        .collect()
+}
 
 /// Every delegated scope of the MDE machine APIs (the development user has them all).
-pub(crate) const ALL_SCOPES: &[&str] = &[
-    "Machine.Isolate",
-    "Machine.RestrictExecution",
-    "Machine.Scan",
-    "Machine.CollectForensics",
-    "Machine.Offboard",
-    "Machine.StopAndQuarantine",
-    "Machine.LiveResponse",
-    "Machine.Read",
-    "Machine.ReadWrite",
-];
+pub(crate) fn all_scopes() -> Vec<String> {
+    ACTIONS
+        .iter()
+        .chain(READ_SCOPES)
+        .map(|s| (*s).to_owned())
+        .collect()
+}
 
 /// Portal (RBAC) permissions a delegated user needs (spec §2, §5, §7).
 pub(crate) mod portal {
@@ -112,29 +120,19 @@ pub(crate) const OFFBOARD: Access = same(&["Machine.Offboard"], portal::ACTIVE_R
 pub(crate) const QUARANTINE: Access =
     same(&["Machine.StopAndQuarantine"], portal::ACTIVE_REMEDIATION);
 
-const ACTION_ROLES: &[&str] = &[
-    "Machine.CollectForensics",
-    "Machine.Isolate",
-    "Machine.RestrictExecution",
-    "Machine.Scan",
-    "Machine.Offboard",
-    "Machine.StopAndQuarantine",
-    "Machine.LiveResponse",
-];
-
 /// Cancel: any action permission (spec §5.3, with `Machine.CollectForensics` spelled right).
-pub(crate) const CANCEL: Access = same(ACTION_ROLES, portal::ACTIVE_REMEDIATION);
+pub(crate) const CANCEL: Access = same(ACTIONS, portal::ACTIVE_REMEDIATION);
 
 /// GetPackageUri: app read roles; delegated `Machine.CollectForensics` (spec §5.4).
 pub(crate) const PACKAGE: Access = Access {
-    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
+    app: READ_ROLES,
     delegated: &["Machine.CollectForensics"],
     portal: portal::ALERTS_INVESTIGATION,
 };
 
 /// Machine and machine-action reads.
 pub(crate) const READ: Access = Access {
-    app: &["Machine.Read.All", "Machine.ReadWrite.All"],
-    delegated: &["Machine.Read", "Machine.ReadWrite"],
+    app: READ_ROLES,
+    delegated: READ_SCOPES,
     portal: portal::VIEW_DATA,
 };

@@ -16,7 +16,7 @@ pub use self::{
 
 use crate::{
     auth::{
-        permissions::{dev, ALL_ROLES, ALL_SCOPES},
+        permissions::{all_roles, all_scopes, dev},
         token::{mint, TokenSpec},
         Keys,
     },

@@ -56,10 +56,8 @@ pub fn token(args: TokenArgs) -> Result<String, StartupError> {
         tenant: args.tenant,
         app_id: args.app_id,
         app_name,
-        roles: args
-            .roles
-            .unwrap_or_else(|| ALL_ROLES.iter().map(|r| (*r).to_owned()).collect()),
-        scp: delegated.then(|| args.scp.unwrap_or_else(|| ALL_SCOPES.join(" "))),
+        roles: args.roles.unwrap_or_else(all_roles),
+        scp: delegated.then(|| args.scp.unwrap_or_else(|| all_scopes().join(" "))),
         upn: delegated.then(|| args.upn.unwrap_or_else(|| dev::USER_UPN.to_owned())),
         audience: args.audience,
         ttl_secs: args.ttl,

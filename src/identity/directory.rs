@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::{
     guard::{Rights, UserRights},
-    permissions::{dev, ALL_ROLES, ALL_SCOPES},
+    permissions::{all_roles, all_scopes, dev},
 };
 
 /// An app registration.
@@ -104,9 +104,7 @@ impl fmt::Debug for User {
 impl User {
     /// The scopes the user holds.
     pub(crate) fn scopes(&self) -> Vec<String> {
-        self.scopes
-            .clone()
-            .unwrap_or_else(|| ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect())
+        self.scopes.clone().unwrap_or_else(all_scopes)
     }
 }
 
@@ -154,7 +152,7 @@ impl Directory {
             display_name: dev::APP_NAME.to_owned(),
             secrets: vec![dev::APP_SECRET.to_owned()],
             certificates: vec![dev::APP_CLIENT_PEM[cert_start..].to_owned()],
-            roles: ALL_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+            roles: all_roles(),
             tenant: None,
             keys: Vec::new(),
         }

@@ -6,6 +6,39 @@ use std::{borrow::Borrow, fmt, sync::Arc};
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
+/// The string views of an id newtype over `Arc<str>`: serialized and displayed as the string,
+/// debugged as `Name(value)`, and `as_str`.
+macro_rules! id_views {
+    ($name:ident) => {
+        impl $name {
+            pub(crate) fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+id_views!(TenantId);
+id_views!(MachineId);
+
 /// A tenant: always the canonical GUID form, so two spellings of one tenant are one key.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct TenantId(Arc<str>);
@@ -33,28 +66,6 @@ impl TenantId {
     fn from_uuid(g: Uuid) -> Self {
         Self(g.hyphenated().to_string().into())
     }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Serialize for TenantId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TenantId({})", self.0)
-    }
 }
 
 /// A machine id: 40 hexadecimal characters, lower case.
@@ -67,34 +78,12 @@ impl MachineId {
         (s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| Self(s.to_ascii_lowercase().into()))
     }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 // Hash and Eq are those of the string, so maps keyed by `MachineId` answer `&str` lookups.
 impl Borrow<str> for MachineId {
     fn borrow(&self) -> &str {
         &self.0
-    }
-}
-
-impl Serialize for MachineId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl fmt::Display for MachineId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for MachineId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MachineId({})", self.0)
     }
 }
 
