@@ -29,10 +29,8 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    pub(super) fn from_claims(c: &Claims) -> Result<Self, ApiError> {
-        let tenant = TenantId::parse(&c.tid).ok_or_else(|| {
-            ApiError::Unauthorized(format!("the token's tid {:?} is not a tenant id", c.tid))
-        })?;
+    /// The caller a verified token describes, in `tenant` (its `tid`, parsed).
+    pub(super) fn from_claims(c: &Claims, tenant: TenantId) -> Self {
         let (identity, permissions) = if c.is_delegated() {
             let upn = c.user().unwrap_or(c.app_id()).to_owned();
             let scopes = c.scp.as_deref().unwrap_or_default();
@@ -47,7 +45,7 @@ impl Caller {
                 .unwrap_or_else(|| c.app_id().to_owned());
             (Identity::App { name }, c.roles.clone())
         };
-        Ok(Self {
+        Self {
             tenant,
             app_id: c.app_id().to_owned(),
             audience: c.aud.clone(),
@@ -55,7 +53,7 @@ impl Caller {
             permissions,
             visibility: Visibility::All,
             portal_roles: None,
-        })
+        }
     }
 
     /// The user of a delegated token.

@@ -24,10 +24,17 @@ pub(crate) use permissions::Access;
 pub(crate) use token::Claims;
 pub use token::TokenSpec;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, model::TenantId};
 
 /// Verified tokens kept by default (`Config::token_cache`).
 pub(crate) const DEFAULT_TOKEN_CACHE: usize = 4096;
+/// A verified token: its claims and its tenant, parsed once.
+#[derive(Debug)]
+struct Verified {
+    claims: Claims,
+    tenant: TenantId,
+}
+
 /// The largest bearer token accepted. Entra's access tokens are a few kilobytes even with many
 /// roles; a larger one is refused before its signature is checked, which also bounds every
 /// claim (and so the cost of each request that carries it).
@@ -40,7 +47,7 @@ const CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// `Debug` prints no token.
 pub(crate) struct Authenticator {
     keys: Keys,
-    cache: DashMap<Box<str>, Arc<Claims>>,
+    cache: DashMap<Box<str>, Arc<Verified>>,
     capacity: usize,
     /// The most bytes the cache may hold.
     byte_budget: usize,
@@ -94,30 +101,40 @@ impl Authenticator {
         now: OffsetDateTime,
     ) -> Result<Caller, ApiError> {
         let token = bearer(headers)?;
-        let claims = self.verified(token, now)?;
-        token::check_time(&claims, now).map_err(|e| {
+        let verified = self.verified(token, now)?;
+        token::check_time(&verified.claims, now).map_err(|e| {
             tracing::debug!(reason = %e, "token refused");
             ApiError::Unauthorized(e.to_string())
         })?;
-        Caller::from_claims(&claims)
+        Ok(Caller::from_claims(
+            &verified.claims,
+            verified.tenant.clone(),
+        ))
     }
 
-    fn verified(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Claims>, ApiError> {
-        if let Some(c) = self.cache.get(token) {
-            return Ok(Arc::clone(&c));
+    /// The token's signature, issuer and tenant checked once, then cached.
+    fn verified(&self, token: &str, now: OffsetDateTime) -> Result<Arc<Verified>, ApiError> {
+        if let Some(v) = self.cache.get(token) {
+            return Ok(Arc::clone(&v));
         }
         let claims = token::verify_signature(&self.keys, token).map_err(|e| {
             tracing::debug!(reason = %e, "token refused");
             ApiError::Unauthorized(e.to_string())
         })?;
-        let claims = Arc::new(claims);
-        self.remember(token, &claims, now);
-        Ok(claims)
+        let tenant = TenantId::parse(&claims.tid).ok_or_else(|| {
+            ApiError::Unauthorized(format!(
+                "the token's tid {:?} is not a tenant id",
+                claims.tid
+            ))
+        })?;
+        let verified = Arc::new(Verified { claims, tenant });
+        self.remember(token, &verified, now);
+        Ok(verified)
     }
 
     /// Caches a verified token; when the count or the bytes would pass their bound, expired
     /// tokens go first, then all of them.
-    fn remember(&self, token: &str, claims: &Arc<Claims>, now: OffsetDateTime) {
+    fn remember(&self, token: &str, verified: &Arc<Verified>, now: OffsetDateTime) {
         let cost = entry_cost(token);
         let full = |s: &Self| {
             s.cache.len() >= s.capacity || s.bytes.load(Ordering::Relaxed) + cost > s.byte_budget
@@ -125,7 +142,7 @@ impl Authenticator {
         if full(self) {
             let now = now.unix_timestamp();
             self.cache.retain(|t, c| {
-                let keep = c.exp > now;
+                let keep = c.claims.exp > now;
                 if !keep {
                     self.bytes.fetch_sub(entry_cost(t), Ordering::Relaxed);
                 }
@@ -138,7 +155,7 @@ impl Authenticator {
         }
         if self
             .cache
-            .insert(token.into(), Arc::clone(claims))
+            .insert(token.into(), Arc::clone(verified))
             .is_none()
         {
             self.bytes.fetch_add(cost, Ordering::Relaxed);
