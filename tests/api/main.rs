@@ -11,6 +11,7 @@ mod cli;
 mod errors;
 mod identity;
 mod lifecycle;
+mod logging;
 mod machine_list;
 mod machines;
 mod other_actions;
