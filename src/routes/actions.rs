@@ -56,7 +56,7 @@ fn submit(
     let tenant = state.store().tenant(&caller.tenant);
     let key = tenant.resolve(id, &caller.visibility)?;
     let new = parse(kind, &body.object()?, caller.requestor())?;
-    let action = tenant.submit(&key, new, state.clock().now())?.into_action();
+    let action = tenant.submit(key, new, state.clock().now())?.into_action();
     Ok(OData(
         StatusCode::CREATED,
         Entity {
