@@ -7,7 +7,7 @@ use axum::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{JsonBody, PathParam, ServiceRoot};
+use super::extract::{bounded_comment, JsonBody, PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::{ApiError, Code, Result},
@@ -89,7 +89,7 @@ pub(super) async fn cancel_action(
     } else {
         match body.object()?.get("Comment") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::String(s)) => Some(bounded_comment("Comment", s.clone())?),
             Some(_) => return Err(ApiError::invalid_body("Parameter Comment must be a string")),
         }
     };

@@ -7,6 +7,7 @@ mod helpers;
 mod action_list;
 mod actions;
 mod auth;
+mod bounds;
 mod cli;
 mod errors;
 mod identity;
