@@ -116,6 +116,20 @@ pub(crate) enum Expr<R: 'static> {
 }
 
 impl<R> Expr<R> {
+    /// The string `field eq '...'` requires of every matching row, when the filter is that
+    /// comparison or an `and` of it with anything (lower case, as literals are kept).
+    pub(crate) fn required_eq(&self, field: &str) -> Option<&str> {
+        match self {
+            Expr::Cmp {
+                field: f,
+                op: Op::Eq,
+                value: Lit::Str(s),
+            } if f.name == field => Some(s),
+            Expr::And(a, b) => a.required_eq(field).or_else(|| b.required_eq(field)),
+            _ => None,
+        }
+    }
+
     /// How many nodes the tree has: operators, comparisons and each value of an `in` list.
     pub(crate) fn nodes(&self) -> usize {
         match self {

@@ -18,12 +18,36 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Page<MachineAction> {
         let state = self.read_settled(now);
-        let rows = state
-            .actions
-            .iter()
-            .map(|slot| &slot.wire)
-            .filter(|a| vis.sees(&a.machine));
-        odata::select(q, rows, page_size).map(MachineAction::clone)
+        // `machineId eq '...'` (alone or and-ed): only that machine's actions can match.
+        let one_machine = q
+            .filter
+            .as_ref()
+            .and_then(|e| e.required_eq("machineId"))
+            .map(|id| {
+                self.fleet
+                    .by_id(id)
+                    .and_then(|key| state.machines.get(&key))
+            });
+        let page = match one_machine {
+            Some(machine) => {
+                let seqs = machine.map_or(&[][..], |m| &m.history);
+                let rows = seqs
+                    .iter()
+                    .filter_map(|s| state.actions.get(*s as usize))
+                    .map(|slot| &slot.wire)
+                    .filter(|a| vis.sees(&a.machine));
+                odata::select(q, rows, page_size)
+            }
+            None => {
+                let rows = state
+                    .actions
+                    .iter()
+                    .map(|slot| &slot.wire)
+                    .filter(|a| vis.sees(&a.machine));
+                odata::select(q, rows, page_size)
+            }
+        };
+        page.map(MachineAction::clone)
     }
 
     /// Cancels action `id` (spec §5.3): 404 if unknown or invisible, 400 if already terminal.
@@ -120,6 +144,7 @@ impl Tenant {
         let wire = pending(&m.machine, new, requestor, now);
         m.groups.entry(group.clone()).or_default().insert(seq);
         m.in_flight.insert(seq, InFlight { plan, group });
+        m.history.push(seq);
         state.by_id.insert(wire.id, seq);
         state.actions.push(Slot {
             wire: wire.clone(),

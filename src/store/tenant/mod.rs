@@ -66,6 +66,8 @@ struct MachineState {
     in_flight: HashMap<Seq, InFlight>,
     /// The same actions by conflict group, oldest first.
     groups: HashMap<ConflictGroup, BTreeSet<Seq>>,
+    /// Every action on this machine, oldest first (a list filtered by `machineId` walks this).
+    history: Vec<Seq>,
 }
 
 impl MachineState {
@@ -79,6 +81,7 @@ impl MachineState {
             next_outcome: None,
             in_flight: HashMap::new(),
             groups: HashMap::new(),
+            history: Vec::new(),
         }
     }
 

@@ -238,3 +238,72 @@ fn replanned_and_cancelled_actions_leave_stale_entries_that_change_nothing() {
         "the unisolate never ran"
     );
 }
+
+#[test]
+fn a_list_filtered_by_machine_id_walks_that_machines_history_only() {
+    let options = StoreOptions {
+        duplicate_policy: DuplicatePolicy::Allow,
+        ..StoreOptions::default()
+    };
+    let t = tenant_with(options);
+    let (a, b) = (
+        t.resolve(&"a".repeat(40), &Visibility::All).unwrap(),
+        t.resolve(&"b".repeat(40), &Visibility::All).unwrap(),
+    );
+    for i in 0..30 {
+        let key = if i % 3 == 0 { a } else { b };
+        t.submit(
+            key,
+            new(ActionType::Isolate, None),
+            t0() + Duration::seconds(i),
+        )
+        .unwrap();
+    }
+    let query = |filter: &str| {
+        let raw = format!(
+            "$filter={}",
+            form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        crate::odata::parse(Some(&raw), &crate::odata::MACHINE_ACTIONS).unwrap()
+    };
+    let later = t0() + Duration::seconds(61);
+    let on_a = t.actions(
+        &Visibility::All,
+        &query(&format!("machineId eq '{}'", "A".repeat(40))),
+        100,
+        later,
+    );
+    assert_eq!(on_a.rows.len(), 10);
+    assert!(on_a.rows.iter().all(|x| x.machine_id() == "a".repeat(40)));
+    let created: Vec<_> = on_a.rows.iter().map(|x| x.creation_date_time_utc).collect();
+    assert!(created.windows(2).all(|w| w[0] < w[1]), "creation order");
+    // And-ed with more: the same answer as a scan of everything would give.
+    let f = format!(
+        "status eq 'Succeeded' and machineId eq '{}'",
+        "a".repeat(40)
+    );
+    let done = t.actions(&Visibility::All, &query(&f), 100, later);
+    assert_eq!(
+        done.rows.len(),
+        1,
+        "only the first (created at t0, done 60 s later) has completed"
+    );
+    let none = t.actions(
+        &Visibility::All,
+        &query(&format!("machineId eq '{}'", "d".repeat(40))),
+        100,
+        later,
+    );
+    assert!(none.rows.is_empty());
+    let either = t.actions(
+        &Visibility::All,
+        &query(&format!(
+            "machineId eq '{}' or machineId eq '{}'",
+            "a".repeat(40),
+            "b".repeat(40)
+        )),
+        100,
+        later,
+    );
+    assert_eq!(either.rows.len(), 30, "an `or` is not narrowed");
+}
