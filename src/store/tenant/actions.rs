@@ -63,7 +63,7 @@ impl Tenant {
         let mut guard = self.write_settled(now);
         let state = &mut *guard;
         let seq = *state.by_id.get(&id).ok_or_else(not_found)?;
-        let requestor = state.requestor(requestor);
+        let requestor = state.share(requestor);
         let slot = state.actions.get_mut(seq as usize).ok_or_else(not_found)?;
         if !vis.sees(&slot.wire.machine) {
             return Err(not_found());
@@ -104,7 +104,8 @@ impl Tenant {
         let policy = self.duplicate_policy();
         let mut guard = self.write_settled(now);
         let state = &mut *guard;
-        let requestor = state.requestor(&new.requestor);
+        let requestor = state.share(&new.requestor);
+        let comment = state.share(&new.comment);
         let seq = Seq::try_from(state.actions.len()).map_err(|_| {
             ApiError::bad_request(
                 Code::BadRequest,
@@ -141,7 +142,7 @@ impl Tenant {
             sim.outcome = outcome;
         }
         let plan = Plan::new(now, &sim);
-        let wire = pending(&m.machine, new, requestor, now);
+        let wire = pending(&m.machine, new, (requestor, comment), now);
         m.groups.entry(group.clone()).or_default().insert(seq);
         m.in_flight.insert(seq, InFlight { plan, group });
         m.history.push(seq);
@@ -228,7 +229,7 @@ fn check_sensor(m: &MachineState, kind: ActionType) -> Result<(), ApiError> {
 fn pending(
     machine: &Arc<Machine>,
     new: NewAction,
-    requestor: Arc<str>,
+    (requestor, comment): (Arc<str>, Arc<str>),
     now: OffsetDateTime,
 ) -> MachineAction {
     let ts = Timestamp(now);
@@ -239,7 +240,7 @@ fn pending(
         scope: new.scope,
         machine: Arc::clone(machine),
         requestor,
-        requestor_comment: new.comment.into(),
+        requestor_comment: comment,
         creation_date_time_utc: ts,
         last_update_date_time_utc: ts,
         cancellation: None,

@@ -149,8 +149,9 @@ struct State {
     /// The next transition of every in-flight action, earliest first. An entry whose action has
     /// moved on (re-planned, cancelled) is stale and skipped when it comes up.
     schedule: BinaryHeap<Reverse<(OffsetDateTime, Seq)>>,
-    /// Requestor names, shared by the actions that carry them.
-    requestors: Vec<Arc<str>>,
+    /// Requestor names and comments, shared by the actions that carry them (automation sends
+    /// the same few again and again).
+    shared: Vec<Arc<str>>,
 }
 
 impl State {
@@ -209,22 +210,22 @@ impl State {
         }
     }
 
-    /// The shared copy of requestor name `name` (a tenant sees few distinct ones).
-    fn requestor(&mut self, name: &str) -> Arc<str> {
-        if let Some(r) = self.requestors.iter().find(|r| ***r == *name) {
+    /// The shared copy of `text` (a requestor name or a comment).
+    fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(r) = self.shared.iter().find(|r| ***r == *text) {
             return Arc::clone(r);
         }
-        let r: Arc<str> = name.into();
-        // Bounded: past this many names, each action keeps its own copy.
-        if self.requestors.len() < MAX_SHARED_REQUESTORS {
-            self.requestors.push(Arc::clone(&r));
+        let r: Arc<str> = text.into();
+        // Bounded: past this many distinct texts, each action keeps its own copy.
+        if self.shared.len() < MAX_SHARED_TEXTS {
+            self.shared.push(Arc::clone(&r));
         }
         r
     }
 }
 
-/// How many distinct requestor names a tenant shares between its actions.
-const MAX_SHARED_REQUESTORS: usize = 64;
+/// How many distinct requestor names and comments a tenant shares between its actions.
+const MAX_SHARED_TEXTS: usize = 64;
 
 /// One tenant's state.
 #[derive(Debug)]
