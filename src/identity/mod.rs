@@ -2,9 +2,12 @@
 //! authentication, the grants of the token endpoints, tenant names and Entra's error shape. The
 //! HTTP handlers of the token endpoints and discovery are in `routes`.
 
+mod assertion;
 mod client_auth;
 pub(crate) mod directory;
+pub(crate) mod form;
 pub(crate) mod grant;
+mod replay;
 
 use time::OffsetDateTime;
 
@@ -13,6 +16,10 @@ use axum::http::StatusCode;
 use crate::{error::ApiError, model::TenantId};
 
 pub(crate) use directory::{AppRegistration, Directory, User};
+
+/// AADSTS9002313, Entra's "Invalid request. Request is malformed or invalid.": for a token
+/// request body that cannot be read as a form (not UTF-8, over the size limit).
+pub(crate) const INVALID_REQUEST_CODE: u32 = 9002313;
 
 /// Builds Entra-shaped errors stamped with one request's emulator time.
 struct Ctx {
