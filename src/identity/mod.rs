@@ -1,5 +1,6 @@
-//! Entra-shaped identity (spec §9): the directory of app registrations and users, client
-//! authentication, the grants of the token endpoints, tenant names and Entra's error shape. The
+//! Entra-shaped identity (spec §9): the directory of app registrations and users, how a token
+//! request body is read, client authentication (secrets, client assertions and the memory of
+//! single-use ones), the grants of the token endpoints, tenant names and Entra's error shape. The
 //! HTTP handlers of the token endpoints and discovery are in `routes`.
 
 mod assertion;

@@ -1,15 +1,17 @@
 //! The attack suite (issue 12 item 16), against the real router: forged, broken, stale and
-//! oversized bearer tokens at the API (`bearer`), and attacks on the token endpoints — client
-//! assertions and request bodies (`token_endpoint`). Each case names itself in its failure.
+//! oversized bearer tokens at the API (`bearer`), and attacks on the token endpoints: client
+//! assertions (`assertions`) and request bodies (`bodies`). Each case names itself in its failure.
 //!
-//! Covered elsewhere, not repeated here: keep-alive after a refused call (src/regression.rs, and
-//! tests/api/connections.rs for 401/403/429), the token cache's bounds (src/auth/tests.rs), time
+//! Also item 3 for 403 and 429 (`keep_alive`). Covered elsewhere, not repeated here: keep-alive
+//! after a 401 (src/regression.rs), the token cache's bounds (src/auth/tests.rs), time
 //! overflow (src/regression.rs, src/clock.rs), control-plane reads (src/regression.rs), the TLS CA
 //! folder (tests/api/tls.rs, src/tls/tests.rs), shutdown (tests/api/cli.rs), rate-limit override
 //! bounds (src/regression.rs).
 
+mod assertions;
 mod bearer;
-mod token_endpoint;
+mod bodies;
+mod keep_alive;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::Value;
