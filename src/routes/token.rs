@@ -5,13 +5,14 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Request, State},
+    extract::{rejection::BytesRejection, FromRequest, Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
 use super::extract::{Origin, PathParam, MAX_BODY_BYTES};
 use crate::{
@@ -57,32 +58,28 @@ impl FromRequest<AppState> for TokenBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let now = state.clock().now();
-        Bytes::from_request(req, state)
-            .await
-            .map(Self)
-            .map_err(|r| {
-                let too_large = r.status() == StatusCode::PAYLOAD_TOO_LARGE;
-                let (status, why) = if too_large {
-                    let why =
-                        format!("The request body is larger than the {MAX_BODY_BYTES}-byte limit.");
-                    (StatusCode::PAYLOAD_TOO_LARGE, why)
-                } else {
-                    (
-                        StatusCode::BAD_REQUEST,
-                        format!("The request body could not be read: {r}"),
-                    )
-                };
-                let description =
-                    format!("Invalid request. Request is malformed or invalid. {why}");
-                entra_error(
-                    status,
-                    "invalid_request",
-                    INVALID_REQUEST_CODE,
-                    description,
-                    now,
-                )
-            })
+        let body = Bytes::from_request(req, state).await;
+        body.map(Self).map_err(|r| unreadable(&r, now))
     }
+}
+
+/// Entra's AADSTS9002313 for a body over the limit (413) or one that could not be read (400).
+fn unreadable(rejection: &BytesRejection, now: OffsetDateTime) -> ApiError {
+    let (status, why) = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let why = format!("The request body is larger than the {MAX_BODY_BYTES}-byte limit.");
+        (StatusCode::PAYLOAD_TOO_LARGE, why)
+    } else {
+        let why = format!("The request body could not be read: {rejection}");
+        (StatusCode::BAD_REQUEST, why)
+    };
+    let description = format!("Invalid request. Request is malformed or invalid. {why}");
+    entra_error(
+        status,
+        "invalid_request",
+        INVALID_REQUEST_CODE,
+        description,
+        now,
+    )
 }
 
 fn issue(
