@@ -3,7 +3,7 @@
 #![doc(hidden)]
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     future::Future,
     path::Path,
     pin::pin,
@@ -29,6 +29,7 @@ use crate::{
     error::ApiError,
     fixtures,
     identity::{
+        form,
         grant::{grant, TokenRequest},
         Directory,
     },
@@ -259,10 +260,14 @@ pub fn token_form(data: &[u8]) {
         ),
         None => (permissions::dev::TENANT_ID.to_owned(), data),
     };
-    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let form = match form::parse(Some("application/x-www-form-urlencoded"), body, now()) {
+        Ok(form) => form,
+        Err(e) => return render(&e),
+    };
     for endpoint in [TokenVersion::V1, TokenVersion::V2] {
         let request = TokenRequest {
             endpoint,
+            origin: "https://login.microsoftonline.com".to_owned(),
             tenant: tenant.clone(),
             form: form.clone(),
             basic: None,
