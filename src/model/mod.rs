@@ -12,7 +12,7 @@ pub(crate) use action::{
     ActionStatus, ActionType, Cancellation, MachineAction, RelatedFileInfo, REQUEST_SOURCE,
 };
 pub(crate) use ids::{MachineId, TenantId};
-pub(crate) use machine::Machine;
+pub(crate) use machine::{Interning, Machine};
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;
 

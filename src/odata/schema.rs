@@ -57,7 +57,7 @@ pub(crate) enum Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
-    fn opt_str(s: &'a Option<String>) -> Self {
+    fn opt_str<S: std::ops::Deref<Target = str>>(s: &'a Option<S>) -> Self {
         s.as_deref().map_or(Cell::Null, Cell::Str)
     }
 

@@ -77,7 +77,7 @@ trait Label {
 
 impl Label for Machine {
     fn label(&self) -> String {
-        self.id.clone()
+        self.id.to_string()
     }
 }
 

@@ -88,7 +88,7 @@ impl Tenant {
         }));
         let wire = a.clone();
         if let Some(m) = state.machines.get_mut(&slot.machine) {
-            m.land(seq);
+            m.land(seq, &group_of(&wire));
         }
         Ok(wire)
     }
@@ -144,7 +144,7 @@ impl Tenant {
         let plan = Plan::new(now, &sim);
         let wire = pending(&m.machine, new, (requestor, comment), now);
         m.groups.entry(group.clone()).or_default().insert(seq);
-        m.in_flight.insert(seq, InFlight { plan, group });
+        m.in_flight.insert(seq, plan);
         m.history.push(seq);
         state.by_id.insert(wire.id, seq);
         state.actions.push(Slot {

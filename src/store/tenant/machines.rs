@@ -121,14 +121,14 @@ impl Tenant {
             }
             let sim = m.simulation;
             let mut replanned = Vec::new();
-            for (seq, f) in &mut m.in_flight {
+            for (seq, plan) in &mut m.in_flight {
                 let Some(slot) = state.actions.get(*seq as usize) else {
                     continue;
                 };
                 if slot.wire.status == ActionStatus::Pending {
                     let created = slot.wire.creation_date_time_utc.0;
-                    f.plan = Plan::new(if sim.online { now } else { created }, &sim);
-                    replanned.push((*seq, f.plan));
+                    *plan = Plan::new(if sim.online { now } else { created }, &sim);
+                    replanned.push((*seq, *plan));
                 }
             }
             for (seq, plan) in replanned {

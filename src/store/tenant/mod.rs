@@ -44,13 +44,6 @@ use crate::{
 /// An action's place in its tenant's creation order.
 type Seq = u32;
 
-/// An in-flight action as its machine tracks it.
-#[derive(Debug, Clone)]
-struct InFlight {
-    plan: Plan,
-    group: ConflictGroup,
-}
-
 /// A machine this tenant has changed or acted on, and the emulator-only state the wire entity
 /// does not show.
 #[derive(Debug, Clone)]
@@ -62,8 +55,8 @@ struct MachineState {
     simulation: Simulation,
     /// Outcome of the next action only, then back to `simulation.outcome`.
     next_outcome: Option<Outcome>,
-    /// Actions not yet terminal.
-    in_flight: HashMap<Seq, InFlight>,
+    /// Actions not yet terminal, with their plans.
+    in_flight: HashMap<Seq, Plan>,
     /// The same actions by conflict group, oldest first.
     groups: HashMap<ConflictGroup, BTreeSet<Seq>>,
     /// Every action on this machine, oldest first (a list filtered by `machineId` walks this).
@@ -90,13 +83,13 @@ impl MachineState {
         self.groups.get(group).and_then(|s| s.first().copied())
     }
 
-    /// Forgets in-flight action `seq` (it reached a terminal status).
-    fn land(&mut self, seq: Seq) {
-        if let Some(f) = self.in_flight.remove(&seq) {
-            if let Some(set) = self.groups.get_mut(&f.group) {
+    /// Forgets in-flight action `seq` of conflict group `group` (it reached a terminal status).
+    fn land(&mut self, seq: Seq, group: &ConflictGroup) {
+        if self.in_flight.remove(&seq).is_some() {
+            if let Some(set) = self.groups.get_mut(group) {
                 set.remove(&seq);
                 if set.is_empty() {
-                    self.groups.remove(&f.group);
+                    self.groups.remove(group);
                 }
             }
         }
@@ -182,7 +175,7 @@ impl State {
         let Some(m) = self.machines.get_mut(&slot.machine) else {
             return;
         };
-        let Some(plan) = m.in_flight.get(&seq).map(|f| f.plan) else {
+        let Some(plan) = m.in_flight.get(&seq).copied() else {
             return; // terminal already (cancelled)
         };
         let Some((t, status)) = plan.next(slot.wire.status) else {
@@ -194,7 +187,7 @@ impl State {
         slot.wire.status = status;
         slot.wire.last_update_date_time_utc = Timestamp(at);
         if status.is_terminal() {
-            m.land(seq);
+            m.land(seq, &group_of(&slot.wire));
             if status == ActionStatus::Succeeded {
                 actions::apply_effect(m, slot.wire.action_type, slot.wire.scope);
             }
@@ -222,6 +215,12 @@ impl State {
         }
         r
     }
+}
+
+/// The conflict group of a stored action.
+fn group_of(a: &MachineAction) -> ConflictGroup {
+    let sha1 = a.related_file_info.as_ref().map(|f| &*f.sha1);
+    rules::conflict_group(a.action_type, sha1)
 }
 
 /// How many distinct requestor names and comments a tenant shares between its actions.

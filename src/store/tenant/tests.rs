@@ -55,7 +55,7 @@ fn new(kind: ActionType, sha1: Option<&str>) -> NewAction {
 }
 
 fn id_of(t: &Tenant, key: MachineKey) -> String {
-    t.machine(key, t0()).id.clone()
+    t.machine(key, t0()).id.to_string()
 }
 
 #[test]
@@ -306,4 +306,25 @@ fn a_list_filtered_by_machine_id_walks_that_machines_history_only() {
         later,
     );
     assert_eq!(either.rows.len(), 30, "an `or` is not narrowed");
+}
+
+#[test]
+fn stored_entities_stay_compact() {
+    // What every machine and action costs before its strings; a change that grows them is a
+    // change to the memory figures in BENCHMARKS.md.
+    assert!(
+        std::mem::size_of::<Machine>() <= 384,
+        "{}",
+        std::mem::size_of::<Machine>()
+    );
+    assert!(
+        std::mem::size_of::<Slot>() <= 128,
+        "{}",
+        std::mem::size_of::<Slot>()
+    );
+    assert!(
+        std::mem::size_of::<Plan>() <= 40,
+        "{}",
+        std::mem::size_of::<Plan>()
+    );
 }
