@@ -6,7 +6,9 @@ mod helpers;
 
 mod action_list;
 mod actions;
+mod attack;
 mod auth;
+mod bounds;
 mod cli;
 mod errors;
 mod identity;
