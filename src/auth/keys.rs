@@ -30,8 +30,6 @@ pub struct Keys {
     pub decoding: DecodingKey,
     /// The private key, parsed once: what signs the emulator's tokens.
     signer: Arc<RsaKeyPair>,
-    /// The token endpoint's tokens of the current second (`token::issue`).
-    pub(crate) issued: Arc<super::token::Issued>,
     /// Key id in token headers and the JWKS. As in Entra, equal to `x5t`: the base64url SHA-1
     /// thumbprint of the key's certificate.
     pub kid: String,
@@ -75,7 +73,6 @@ impl Keys {
             encoding,
             decoding: DecodingKey::from_rsa_raw_components(&n, &e),
             signer: Arc::new(signer),
-            issued: Arc::default(),
             kid: URL_SAFE_NO_PAD.encode(Sha1::digest(&der)),
             x5c: STANDARD.encode(&der),
             n: URL_SAFE_NO_PAD.encode(&n),

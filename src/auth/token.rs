@@ -2,10 +2,7 @@
 //! pure signature / issuer check. Time (`exp`, `nbf`) is checked by the caller against the
 //! emulator clock, because verified claims are cached while the clock can move.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Mutex,
-};
+use std::collections::HashSet;
 
 use jsonwebtoken::{decode, Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -229,48 +226,6 @@ pub(crate) fn sign(keys: &Keys, claims: &Claims) -> Result<String, String> {
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
-}
-
-/// The token endpoint's answer for `claims`: the token it issued for equal claims (`uti` aside) in
-/// the same emulator second, else a freshly signed one. RS256 costs a private-key operation per
-/// token (~0.6 ms of CPU), and a client that asks again within the second gets what Entra's
-/// token would differ in only by `uti`; a second later `iat` differs, and so does the token.
-/// Minting (`mint`, the CLI, tests) always signs afresh.
-pub(crate) fn issue(keys: &Keys, claims: &Claims) -> Result<String, String> {
-    let unwritable = |e: serde_json::Error| format!("cannot sign token: {e}");
-    let key = serde_json::to_string(&Claims {
-        uti: None,
-        ..claims.clone()
-    })
-    .map_err(unwritable)?;
-    if let Some(token) = keys.issued.get(claims.iat, &key) {
-        return Ok(token);
-    }
-    let token = sign(keys, claims)?;
-    keys.issued.put(claims.iat, key, token.clone());
-    Ok(token)
-}
-
-/// Tokens issued in the latest second (by `iat`), keyed by their claims without `uti`; bounded.
-#[derive(Debug, Default)]
-pub(crate) struct Issued(Mutex<(i64, HashMap<String, String>)>);
-
-/// Distinct token requests remembered within one second.
-const ISSUED_PER_SECOND: usize = 256;
-
-impl Issued {
-    fn get(&self, iat: i64, key: &str) -> Option<String> {
-        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (memo.0 == iat).then(|| memo.1.get(key).cloned()).flatten()
-    }
-
-    fn put(&self, iat: i64, key: String, token: String) {
-        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.0 != iat || memo.1.len() >= ISSUED_PER_SECOND {
-            *memo = (iat, HashMap::new());
-        }
-        memo.1.insert(key, token);
-    }
 }
 
 /// A token that could not be signed (the key cannot sign RS256).

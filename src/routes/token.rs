@@ -107,7 +107,7 @@ fn issue(
         state.clock().now(),
     )?;
     let claims = jwt::claims_for(&spec);
-    let token = jwt::issue(state.keys(), &claims).map_err(ApiError::Internal)?;
+    let token = jwt::sign(state.keys(), &claims).map_err(ApiError::Internal)?;
     Ok(render(endpoint, &spec, &claims, token))
 }
 
