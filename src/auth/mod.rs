@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use time::OffsetDateTime;
 
 pub(crate) use caller::Caller;
+pub(crate) use crypto::install as install_crypto;
 pub use keys::Keys;
 pub(crate) use permissions::Access;
 pub(crate) use token::Claims;
