@@ -8,6 +8,7 @@ mod action_list;
 mod actions;
 mod auth;
 mod cli;
+mod connections;
 mod errors;
 mod identity;
 mod lifecycle;
