@@ -5,11 +5,7 @@
 
 use std::{future::Future, io, net::SocketAddr, path::PathBuf, time::Duration};
 
-use axum::{
-    extract::DefaultBodyLimit,
-    middleware::{from_fn, from_fn_with_state},
-    Router,
-};
+use axum::{extract::DefaultBodyLimit, middleware::from_fn, Router};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tower::{util::MapRequestLayer, ServiceBuilder};
@@ -223,7 +219,7 @@ pub(crate) fn app(state: AppState, limits: ConnectionLimits) -> Router {
         // timeouts included, and renders every error body.
         ServiceBuilder::new()
             .layer(from_fn(middleware::request_context))
-            .layer(from_fn_with_state(limits, deadlines::enforce))
+            .layer(deadlines::DeadlinesLayer(limits))
             .layer(CatchPanicLayer::custom(middleware::panic_response))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
     )

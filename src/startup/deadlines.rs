@@ -3,7 +3,8 @@
 //! request not answered in time is answered for its handler.
 
 use std::{
-    future::Future as _,
+    convert::Infallible,
+    future::Future,
     pin::Pin,
     sync::{
         atomic::{AtomicU8, Ordering},
@@ -15,9 +16,8 @@ use std::{
 
 use axum::{
     body::{Body, Bytes, HttpBody},
-    extract::{Request, State},
+    extract::Request,
     http::{header, HeaderValue, Version},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
@@ -30,33 +30,124 @@ const ARRIVING: u8 = 0;
 const COMPLETE: u8 = 1;
 const STALLED: u8 = 2;
 
-/// Runs the request under the request timeout, its body under the stall timeout. A stalled or
+/// The layer of [`Deadlines`], with the request and body timeouts of its limits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DeadlinesLayer(pub(super) ConnectionLimits);
+
+impl<S> tower::Layer<S> for DeadlinesLayer {
+    type Service = Deadlines<S>;
+
+    fn layer(&self, inner: S) -> Deadlines<S> {
+        Deadlines {
+            inner,
+            limits: self.0,
+        }
+    }
+}
+
+/// Runs a request under the request timeout, its body under the stall timeout. A stalled or
 /// late body is answered 408 `RequestTimeout` and the connection closed (the rest of the body
 /// is never read); a request whose handler outlived the timeout, 503 `ServiceUnavailable`.
-pub(super) async fn enforce(
-    State(limits): State<ConnectionLimits>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let body = Arc::new(AtomicU8::new(ARRIVING));
-    let version = req.version();
-    let req = req.map(|inner| {
-        if inner.is_end_stream() {
-            body.store(COMPLETE, Ordering::Relaxed);
-            inner
-        } else {
+/// (A hand-written service rather than `from_fn`: it runs on every request.)
+#[derive(Debug, Clone)]
+pub(super) struct Deadlines<S> {
+    inner: S,
+    limits: ConnectionLimits,
+}
+
+impl<S> tower::Service<Request> for Deadlines<S>
+where
+    S: tower::Service<Request, Error = Infallible>,
+    S::Response: IntoResponse,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = DeadlineFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let limits = self.limits;
+        let version = req.version();
+        // A request without a body (most GETs) needs no watching.
+        let mut body = None;
+        let req = req.map(|inner| {
+            if inner.is_end_stream() {
+                return inner;
+            }
+            let state = Arc::new(AtomicU8::new(ARRIVING));
+            body = Some(state.clone());
             Body::new(StallBody {
                 inner,
                 limit: limits.body_timeout,
                 timer: None,
                 armed: false,
-                state: body.clone(),
+                state,
             })
+        });
+        DeadlineFuture {
+            answer: self.inner.call(req),
+            timer: None,
+            body,
+            version,
+            limits,
         }
-    });
-    let answered = tokio::time::timeout(limits.request_timeout, next.run(req)).await;
-    let error = match (answered, body.load(Ordering::Relaxed)) {
-        (Ok(res), state) if state != STALLED => return res,
+    }
+}
+
+/// The inner answer, or the timeout error that replaces it. The request timer starts at the
+/// first poll that has to wait (an answer ready at once, most of them, costs no timer).
+pub(super) struct DeadlineFuture<F> {
+    answer: F,
+    timer: Option<Pin<Box<Sleep>>>,
+    body: Option<Arc<AtomicU8>>,
+    version: Version,
+    limits: ConnectionLimits,
+}
+
+impl<F, R> Future for DeadlineFuture<F>
+where
+    F: Future<Output = Result<R, Infallible>> + Unpin,
+    R: IntoResponse,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let answer = match Pin::new(&mut this.answer).poll(cx) {
+            Poll::Ready(Ok(res)) => Some(res),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => {
+                let limit = this.limits.request_timeout;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                None
+            }
+        };
+        let body = this
+            .body
+            .as_ref()
+            .map_or(COMPLETE, |b| b.load(Ordering::Relaxed));
+        Poll::Ready(Ok(judge(answer, body, this.version, &this.limits)))
+    }
+}
+
+/// The answer (`None`: the request timeout passed first), or the timeout error that replaces it.
+fn judge<R: IntoResponse>(
+    answer: Option<R>,
+    body: u8,
+    version: Version,
+    limits: &ConnectionLimits,
+) -> Response {
+    let error = match (answer, body) {
+        (Some(res), state) if state != STALLED => return res.into_response(),
         (_, STALLED) => ApiError::RequestTimeout(format!(
             "The request body stalled: no data arrived for {} s.",
             seconds(limits.body_timeout)
@@ -85,7 +176,7 @@ fn seconds(d: Duration) -> String {
     format!("{}", d.as_secs_f64())
 }
 
-/// The error a stalled body ends with (the extractors turn it into their 400; `enforce` then
+/// The error a stalled body ends with (the extractors turn it into their 400; [`Deadlines`] then
 /// answers 408 instead).
 #[derive(Debug, thiserror::Error)]
 #[error("no request body data for {} s", seconds(*.0))]
@@ -150,7 +241,7 @@ impl HttpBody for StallBody {
 #[cfg(test)]
 mod tests {
     use axum::{
-        middleware::{from_fn, from_fn_with_state},
+        middleware::from_fn,
         routing::{get, post},
         Router,
     };
@@ -175,7 +266,7 @@ mod tests {
                 }),
             )
             .route("/echo", post(|body: Bytes| async move { body }))
-            .layer(from_fn_with_state(limits, enforce))
+            .layer(DeadlinesLayer(limits))
             .layer(from_fn(request_context))
     }
 

@@ -3,8 +3,11 @@
 //! long, and a graceful stop bounded by the grace.
 //!
 //! The watchdog is ours, not hyper's `header_read_timeout`: hyper starts that timer as soon as a
-//! connection goes idle, so it would also be the keep-alive timeout, and we want a short deadline
-//! for a request head and a longer one for an idle connection.
+//! connection goes idle, so it would also be the keep-alive timeout (we want a short deadline for
+//! a request head and a longer one for an idle connection), and never starts it on a connection
+//! that sends nothing. It costs a keep-alive request nothing: its state is a few atomics the I/O
+//! and the service update, and it is polled only when its own timer or a change wakes it
+//! ([`Sentinel`]).
 
 use std::{
     convert::Infallible,
@@ -16,17 +19,11 @@ use std::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
-use axum::{
-    body::{Body, Bytes, HttpBody},
-    extract::Request,
-    response::Response,
-    Router,
-};
-use http_body::{Frame, SizeHint};
+use axum::{body::Body, extract::Request, response::Response, Router};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -39,7 +36,6 @@ use tokio::{
     task::JoinSet,
     time::Instant,
 };
-use tower::ServiceExt;
 
 use crate::{config::ConnectionLimits, error::ApiError, tls};
 
@@ -182,7 +178,7 @@ struct Connection {
 impl Connection {
     async fn serve(mut self, tcp: TcpStream, tls: Option<tls::Acceptor>) {
         // From the accept on: the handshake and the first request head share one deadline.
-        let activity = Arc::new(Activity::new());
+        let activity = Arc::new(Activity::new(self.limits));
         let Some(acceptor) = tls else {
             return self.http(tcp, activity).await;
         };
@@ -215,40 +211,125 @@ impl Connection {
         };
         let conn = self.builder.serve_connection(io, service);
         tokio::pin!(conn);
-        let mut stopping = false;
-        let mut goaway: Option<Instant> = None;
-        loop {
+        let sentinel = Sentinel::new();
+        let stop = &mut self.stop;
+        let mut watch: Watch<'_> = Box::pin(async {
             tokio::select! {
-                served = conn.as_mut() => {
+                expiry = activity.expired() => Event::Expired(expiry),
+                _ = stop.wait_for(|stop| *stop) => Event::Stop,
+            }
+        });
+        loop {
+            let event = match sentinel
+                .race(&activity, conn.as_mut(), watch.as_mut())
+                .await
+            {
+                Either::Conn(served) => {
                     if let Err(e) = served {
                         tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
                     }
                     return;
                 }
-                expiry = activity.expired(&self.limits), if goaway.is_none() => {
+                Either::Watch(event) => event,
+            };
+            match event {
+                Event::Stop => {
+                    conn.as_mut().graceful_shutdown();
+                    watch = Box::pin(async { Event::Expired(activity.expired().await) });
+                }
+                Event::Expired(expiry) => {
                     tracing::debug!(peer = %self.peer, reason = expiry.reason(), "closing the connection");
-                    if expiry != Expiry::Idle || !activity.h2.load(Ordering::Relaxed) {
+                    if expiry != Expiry::Idle || !activity.h2.load(ORDER) {
                         return; // nothing in flight (or a stalled write): just close
                     }
                     // HTTP/2 says goodbye (GOAWAY) so the client opens a new connection.
                     conn.as_mut().graceful_shutdown();
-                    goaway = Some(Instant::now() + GOAWAY_LINGER);
+                    watch = Box::pin(async {
+                        tokio::time::sleep(GOAWAY_LINGER).await;
+                        Event::Lingered
+                    });
                 }
-                () = sleep_until(goaway) => return,
-                _ = self.stop.wait_for(|stop| *stop), if !stopping => {
-                    stopping = true;
-                    conn.as_mut().graceful_shutdown();
-                }
+                Event::Lingered => return,
             }
         }
     }
 }
 
-/// Sleeps until `at`, or forever without one.
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+/// What a connection's watch reports.
+enum Event {
+    Expired(Expiry),
+    Stop,
+    /// An HTTP/2 connection did not close within [`GOAWAY_LINGER`] of its GOAWAY.
+    Lingered,
+}
+
+type Watch<'a> = Pin<Box<dyn Future<Output = Event> + Send + 'a>>;
+
+enum Either<C> {
+    Conn(C),
+    Watch(Event),
+}
+
+/// Races a connection against its watch without polling the watch on every wake-up of the
+/// connection (each read and write): the watch runs with its own waker, which marks it woken
+/// before waking the task, and is polled only then. A plain `select!` polled the watchdog's
+/// timer and notification, and the stop signal, several times per request.
+struct Sentinel {
+    woken: AtomicBool,
+    task: std::sync::Mutex<Option<Waker>>,
+}
+
+impl Sentinel {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            woken: AtomicBool::new(true),
+            task: std::sync::Mutex::new(None),
+        })
+    }
+
+    async fn race<C: Future + Unpin>(
+        self: &Arc<Self>,
+        activity: &Activity,
+        mut conn: C,
+        mut watch: Pin<&mut (dyn Future<Output = Event> + Send + '_)>,
+    ) -> Either<C::Output> {
+        let waker = Waker::from(self.clone());
+        self.woken.store(true, ORDER); // a new watch is polled once, so it arms itself
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = Pin::new(&mut conn).poll(cx) {
+                return Poll::Ready(Either::Conn(out));
+            }
+            if activity.head_pending() {
+                activity.changed.notify_one(); // wakes the watch through this sentinel
+            }
+            if self.woken.swap(false, ORDER) {
+                if let Ok(mut task) = self.task.lock() {
+                    if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                        *task = Some(cx.waker().clone());
+                    }
+                }
+                if let Poll::Ready(event) = watch.as_mut().poll(&mut Context::from_waker(&waker)) {
+                    return Poll::Ready(Either::Watch(event));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl std::task::Wake for Sentinel {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, ORDER);
+        if let Ok(task) = self.task.lock() {
+            if let Some(task) = task.as_ref() {
+                task.wake_by_ref();
+            }
+        }
     }
 }
 
@@ -275,9 +356,15 @@ impl Expiry {
 
 /// What the watchdog reads of a connection, written by its I/O (reads, blocked writes) and its
 /// service (requests in flight). Times are microseconds since `epoch`.
+///
+/// A change wakes the watchdog only when it brings a deadline earlier than the one the watchdog
+/// sleeps until (`wake_at`); while requests are in flight it looks again every
+/// [`Activity::poll`]. So a busy keep-alive connection costs no wake-up per request. All
+/// accesses are `SeqCst`: a change and the watchdog's `wake_at` must be seen in one order.
 struct Activity {
     epoch: Instant,
-    /// Requests whose response has not been fully handed to hyper.
+    limits: ConnectionLimits,
+    /// Requests whose answer hyper has not received yet.
     in_flight: AtomicUsize,
     /// When the current phase (head, idle, busy) began.
     since: AtomicU64,
@@ -289,82 +376,120 @@ struct Activity {
     /// The first bytes were the HTTP/2 preface: reads are frames, never a request head.
     h2: AtomicBool,
     read_any: AtomicBool,
+    /// When the watchdog looks next; 0 while it is computing (every change then wakes it).
+    wake_at: AtomicU64,
+    /// A request head began: the watchdog is to learn of its deadline if the head is still
+    /// incomplete once the connection has read what there was (see [`Activity::head_pending`]).
+    head_began: AtomicBool,
     changed: Notify,
 }
 
+const ORDER: Ordering = Ordering::SeqCst;
+
 impl Activity {
-    fn new() -> Self {
+    fn new(limits: ConnectionLimits) -> Self {
         Self {
             epoch: Instant::now(),
+            limits,
             in_flight: AtomicUsize::new(0),
             since: AtomicU64::new(0),
             head: AtomicBool::new(true),
             write_blocked: AtomicU64::new(0),
             h2: AtomicBool::new(false),
             read_any: AtomicBool::new(false),
+            wake_at: AtomicU64::new(0),
+            head_began: AtomicBool::new(false),
             changed: Notify::new(),
         }
     }
 
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
+        self.micros(Instant::now())
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_micros() as u64
     }
 
     fn at(&self, micros: u64) -> Instant {
         self.epoch + Duration::from_micros(micros)
     }
 
-    fn on_read(&self, bytes: &[u8]) {
-        if !self.read_any.swap(true, Ordering::Relaxed) && bytes.starts_with(b"PRI ") {
-            self.h2.store(true, Ordering::Relaxed);
+    /// How often the watchdog looks while nothing is due (requests in flight).
+    fn poll(&self) -> Duration {
+        self.limits.header_timeout.min(self.limits.idle_timeout)
+    }
+
+    /// Wakes the watchdog when `deadline` comes before the time it sleeps until.
+    fn nudge(&self, deadline: u64) {
+        if deadline < self.wake_at.load(ORDER) {
+            self.changed.notify_one();
         }
-        if self.h2.load(Ordering::Relaxed)
-            || self.head.load(Ordering::Relaxed)
-            || self.in_flight.load(Ordering::Relaxed) > 0
-        {
+    }
+
+    fn on_read(&self, bytes: &[u8]) {
+        if !self.read_any.swap(true, ORDER) && bytes.starts_with(b"PRI ") {
+            self.h2.store(true, ORDER);
+        }
+        if self.h2.load(ORDER) || self.head.load(ORDER) || self.in_flight.load(ORDER) > 0 {
             return;
         }
-        self.since.store(self.now(), Ordering::Relaxed);
-        self.head.store(true, Ordering::Relaxed);
-        self.changed.notify_one();
+        self.since.store(self.now(), ORDER);
+        self.head.store(true, ORDER);
+        self.head_began.store(true, ORDER);
+    }
+
+    /// Whether a head began and is still incomplete, with a deadline before the watchdog's next
+    /// look. Asked after each poll of the connection: a head that arrived whole was parsed and
+    /// its request begun within that poll, and costs the watchdog no wake-up.
+    fn head_pending(&self) -> bool {
+        if !self.head_began.load(ORDER) || !self.head_began.swap(false, ORDER) {
+            return false;
+        }
+        let deadline = self.since.load(ORDER) + self.limits.header_timeout.as_micros() as u64;
+        self.head.load(ORDER)
+            && self.in_flight.load(ORDER) == 0
+            && deadline < self.wake_at.load(ORDER)
     }
 
     fn on_write(&self, pending: bool) {
-        let blocked = self.write_blocked.load(Ordering::Relaxed);
+        let blocked = self.write_blocked.load(ORDER);
         if pending && blocked == 0 {
-            self.write_blocked.store(self.now() + 1, Ordering::Relaxed);
-            self.changed.notify_one();
+            let now = self.now();
+            self.write_blocked.store(now + 1, ORDER);
+            self.nudge(now + self.limits.body_timeout.as_micros() as u64);
         } else if !pending && blocked != 0 {
-            self.write_blocked.store(0, Ordering::Relaxed);
+            self.write_blocked.store(0, ORDER);
         }
     }
 
+    /// A request is in flight: no deadline but a stalled write's until it ends.
     fn begin(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.head.store(false, Ordering::Relaxed);
-        self.changed.notify_one();
+        self.in_flight.fetch_add(1, ORDER);
+        self.head.store(false, ORDER);
     }
 
     fn end(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.since.store(self.now(), Ordering::Relaxed);
-            self.changed.notify_one();
+        if self.in_flight.fetch_sub(1, ORDER) == 1 {
+            let now = self.now();
+            self.since.store(now, ORDER);
+            self.nudge(now + self.limits.idle_timeout.as_micros() as u64);
         }
     }
 
     /// The earliest deadline the connection has now, and what passing it means.
-    fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, Expiry)> {
-        let blocked = self.write_blocked.load(Ordering::Relaxed);
+    fn deadline(&self) -> Option<(Instant, Expiry)> {
+        let blocked = self.write_blocked.load(ORDER);
         let stall = (blocked != 0).then(|| {
-            let at = self.at(blocked - 1) + limits.body_timeout;
+            let at = self.at(blocked - 1) + self.limits.body_timeout;
             (at, Expiry::WriteStalled)
         });
-        let phase = (self.in_flight.load(Ordering::Relaxed) == 0).then(|| {
-            let since = self.at(self.since.load(Ordering::Relaxed));
-            if self.head.load(Ordering::Relaxed) {
-                (since + limits.header_timeout, Expiry::Head)
+        let phase = (self.in_flight.load(ORDER) == 0).then(|| {
+            let since = self.at(self.since.load(ORDER));
+            if self.head.load(ORDER) {
+                (since + self.limits.header_timeout, Expiry::Head)
             } else {
-                (since + limits.idle_timeout, Expiry::Idle)
+                (since + self.limits.idle_timeout, Expiry::Idle)
             }
         });
         match (stall, phase) {
@@ -374,18 +499,20 @@ impl Activity {
     }
 
     /// Completes when the connection has passed its deadline.
-    async fn expired(&self, limits: &ConnectionLimits) -> Expiry {
+    async fn expired(&self) -> Expiry {
         loop {
             let changed = self.changed.notified();
-            match self.deadline(limits) {
-                Some((at, why)) if Instant::now() >= at => return why,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = changed => {}
-                        () = tokio::time::sleep_until(at) => {}
-                    }
-                }
-                None => changed.await,
+            self.wake_at.store(0, ORDER);
+            let now = Instant::now();
+            let at = match self.deadline() {
+                Some((at, why)) if now >= at => return why,
+                Some((at, _)) => at,
+                None => now + self.poll(),
+            };
+            self.wake_at.store(self.micros(at), ORDER);
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep_until(at) => {}
             }
         }
     }
@@ -448,8 +575,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 }
 
-/// The application as hyper calls it on one connection: each request counts as in flight
-/// until its response body has been handed over (or dropped).
+/// The application as hyper calls it on one connection: each request counts as in flight until
+/// its answer is handed to hyper (a client slow to read it is the write-stall deadline's).
 #[derive(Clone)]
 struct Tracked {
     app: Router,
@@ -459,20 +586,27 @@ struct Tracked {
 impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = TrackedFuture;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let in_flight = InFlight::begin(self.activity.clone());
-        let answer = self.app.clone().oneshot(req.map(Body::new));
-        Box::pin(async move {
-            let res = answer.await?;
-            Ok(res.map(|body| {
-                Body::new(Finishing {
-                    body,
-                    in_flight: Some(in_flight),
-                })
-            }))
-        })
+    fn call(&self, req: Request<Incoming>) -> TrackedFuture {
+        let _in_flight = InFlight::begin(self.activity.clone());
+        // A router is always ready (axum's services never apply backpressure).
+        let answer = tower::Service::call(&mut self.app.clone(), req.map(Body::new));
+        TrackedFuture { answer, _in_flight }
+    }
+}
+
+/// The router's answer, with its request in flight until it is ready (or dropped).
+struct TrackedFuture {
+    answer: <Router as tower::Service<Request>>::Future,
+    _in_flight: InFlight,
+}
+
+impl Future for TrackedFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.answer).poll(cx)
     }
 }
 
@@ -489,35 +623,5 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.end();
-    }
-}
-
-/// A response body that ends its request's [`InFlight`] at its last frame.
-struct Finishing {
-    body: Body,
-    in_flight: Option<InFlight>,
-}
-
-impl HttpBody for Finishing {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
-            self.in_flight = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
