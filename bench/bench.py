@@ -9,6 +9,10 @@ its port read from its ready line.
 
     python3 bench/bench.py            # full run (~5-9 minutes on 2 cores)
     python3 bench/bench.py --smoke    # each scenario ~1 s with tiny counts; checks the harness
+    python3 bench/bench.py --single   # only the embedded-fleet rows (GET machine, GET action,
+                                      # duplicate 400, token endpoint): ~1.5 minutes
+
+The binaries are read from $CARGO_TARGET_DIR (default: target/ in the repository).
 
 Exit status: 0 when every scenario produced a figure and its responses had the expected status
 (2xx, or 400 for the duplicate scenario); 1 otherwise. The figures themselves are not checked.
@@ -31,8 +35,9 @@ import urllib.parse
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "defender-mock")
-CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BIN = os.path.join(TARGET, "release", "defender-mock")
+CEILING = os.path.join(TARGET, "release", "examples", "ceiling")
 LUA = os.path.join(ROOT, "bench", "wrk.lua")
 DEV_TENANT = "8a1c2f6e-4b3d-4e5f-9a0b-1c2d3e4f5a6b"
 DEV_APP = "d3fe0d3f-0000-4000-8000-00000000a991"
@@ -208,8 +213,9 @@ def wrk(url, env, duration, conns, extra_env=None):
 
 
 class Bench:
-    def __init__(self, smoke):
+    def __init__(self, smoke, single=False):
         self.smoke = smoke
+        self.single = single
         self.rounds = 1 if smoke else 3
         self.duration = 1 if smoke else 5
         self.conns = 32
@@ -225,6 +231,7 @@ class Bench:
         self.growth = []  # (actions, emulator rps)
         self.failures = []
         self.servers = []
+        self.final_stage = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -332,7 +339,7 @@ class Bench:
                     f.write(f"/api/machines/{m['id']}/isolate\n")
 
         # Start-up to the first answer.
-        for what, cmd, target in [
+        for what, cmd, target in [] if self.single else [
             ("ceiling", [CEILING], "-"),
             ("embedded fleet (24 machines)", [BIN, "serve", *SERVE_FLAGS], "-"),
             (f"{self.fleet_size:,} machines", [BIN, "serve", *SERVE_FLAGS, "--fixtures", fleet_dir], "<= 50 ms"),
@@ -380,6 +387,8 @@ class Bench:
             target=TARGET_TOKEN, stage="embedded fleet, after reads, duplicates and tokens",
         )
         emu.stop()
+        if self.single:
+            return self.finish(ceiling, started)
 
         # 2. POST isolate on distinct machines: each request a (tenant, machine) pair not seen
         #    before; the tenants are forgotten (POST /_mock/reset) before each emulator round.
@@ -430,13 +439,16 @@ class Bench:
         self.final_stage = f"{self.fleet_size:,} machines + {have:,} actions, after the lists"
         self.stage(emu, self.final_stage)
         emu.stop()
+        self.finish(ceiling, started)
+
+    def finish(self, ceiling, started):
         self.ceiling_rss = ceiling.rss_kib()
         ceiling.stop()
         self.elapsed = time.time() - started
         self.load_after = os.getloadavg()
 
     def report(self):
-        mode = "smoke" if self.smoke else "full"
+        mode = ("smoke" if self.smoke else "full") + (" (--single)" if self.single else "")
         cpus = os.cpu_count()
         lines = []
         lines.append(
@@ -458,11 +470,12 @@ class Bench:
             curve = ", ".join(f"{n:,} actions {ratio_text(r / base)}" if base else f"{n:,}: -" for n, r in self.growth)
             lines.append(f"Growth curve (list actions $top=10, req/s relative to the first step; target flat): {curve}")
             lines.append("")
-        lines.append("| start-up to first 200 on /_mock/health | median | target | RSS then |")
-        lines.append("|---|---:|---|---:|")
-        for what, ms, target, rss in self.startups:
-            lines.append(f"| {what} | {ms:.1f} ms | {target} | {mib(rss)} |")
-        lines.append("")
+        if self.startups:
+            lines.append("| start-up to first 200 on /_mock/health | median | target | RSS then |")
+            lines.append("|---|---:|---|---:|")
+            for what, ms, target, rss in self.startups:
+                lines.append(f"| {what} | {ms:.1f} ms | {target} | {mib(rss)} |")
+            lines.append("")
         lines.append("| emulator RSS at each stage | VmRSS | VmHWM (peak) | target |")
         lines.append("|---|---:|---:|---|")
         for what, rss, hwm in self.rss_stages:
@@ -484,6 +497,8 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="~1 s per scenario, tiny counts: checks the harness")
+    ap.add_argument("--single", action="store_true",
+                    help="only the embedded-fleet rows: GET machine, GET action, duplicate 400, token endpoint")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (fleet, server logs)")
     args = ap.parse_args()
     for path in (BIN, CEILING):
@@ -491,7 +506,7 @@ def main():
             sys.exit(f"missing {path}: run bench/run.sh (it builds the release binaries)")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: run bench/run.sh (it installs it)")
-    bench = Bench(args.smoke)
+    bench = Bench(args.smoke, args.single)
     try:
         bench.run()
         print(bench.report(), flush=True)
@@ -502,7 +517,7 @@ def main():
                 s.stop()
         else:
             bench.cleanup()
-    produced = all(row[2] > 0 for row in bench.rows) and bench.startups and bench.growth
+    produced = all(row[2] > 0 for row in bench.rows) and (args.single or (bench.startups and bench.growth))
     if bench.failures:
         print("\nProblems:\n" + "\n".join(f"- {f}" for f in bench.failures), flush=True)
     if not produced or bench.failures:

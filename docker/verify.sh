@@ -30,7 +30,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "== static binary (crt-static, x86_64-unknown-linux-gnu)"
 RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu
-bin=target/x86_64-unknown-linux-gnu/release/defender-mock
+bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/defender-mock"
 # Static (or static-PIE): no ELF interpreter, so nothing to load from the empty image.
 if readelf -l "$bin" | grep -q INTERP; then fail "binary is dynamically linked"; fi
 ctx=$(mktemp -d)

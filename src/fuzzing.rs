@@ -3,11 +3,11 @@
 #![doc(hidden)]
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     future::Future,
     path::Path,
     pin::pin,
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
     task::{Context, Poll, Waker},
 };
 
@@ -29,10 +29,11 @@ use crate::{
     error::ApiError,
     fixtures,
     identity::{
+        form,
         grant::{grant, TokenRequest},
         Directory,
     },
-    model::{ActionType, IsolationType, MachineId, ScanType, Scope, TenantId},
+    model::{ActionType, IsolationType, Machine, MachineAction, ScanType, Scope, TenantId},
     odata::{self, EntitySet},
     routes::extract::{optional_enum, required_string, JsonBody},
     store::{NewAction, Store, StoreOptions, Visibility},
@@ -49,11 +50,11 @@ fn render(e: &ApiError) {
     let _ = (e.status(), e.body("fuzz"));
 }
 
-/// Wire rows of both entity sets: the embedded fleet, and actions submitted on it.
+/// Typed rows of both entity sets: the embedded fleet, and actions submitted on it.
 #[derive(Default)]
 struct Rows {
-    machines: Vec<Value>,
-    actions: Vec<Value>,
+    machines: Vec<Arc<Machine>>,
+    actions: Vec<MachineAction>,
 }
 
 fn rows() -> &'static Rows {
@@ -67,7 +68,7 @@ fn rows() -> &'static Rows {
         };
         let tenant = store.tenant(&tid);
         let t = now();
-        let machines = tenant.machines(&Visibility::All, t);
+        let machines = tenant.machines(&Visibility::All, &Default::default(), odata::MAX_TOP, t);
         let kinds = [
             (
                 ActionType::Isolate,
@@ -87,7 +88,7 @@ fn rows() -> &'static Rows {
             ),
             (ActionType::RestrictCodeExecution, None, None),
         ];
-        for (m, (kind, scope, sha1)) in machines.iter().zip(kinds) {
+        for (m, (kind, scope, sha1)) in machines.rows.iter().zip(kinds) {
             let new = NewAction {
                 action_type: kind,
                 comment: "seeded by the fuzzing facade".to_owned(),
@@ -95,22 +96,18 @@ fn rows() -> &'static Rows {
                 scope,
                 sha1: sha1.map(str::to_owned),
             };
-            if let Some(key) = MachineId::parse(&m.id) {
-                let _ = tenant.submit(&key, new, t);
+            if let Ok(key) = tenant.resolve(&m.id, &Visibility::All) {
+                let _ = tenant.submit(key, new, t);
             }
         }
         let later = t + time::Duration::minutes(10);
         Rows {
             machines: tenant
-                .machines(&Visibility::All, later)
-                .iter()
-                .filter_map(|m| serde_json::to_value(m).ok())
-                .collect(),
+                .machines(&Visibility::All, &Default::default(), odata::MAX_TOP, later)
+                .rows,
             actions: tenant
-                .actions(&Visibility::All, later)
-                .iter()
-                .filter_map(|a| serde_json::to_value(a).ok())
-                .collect(),
+                .actions(&Visibility::All, &Default::default(), odata::MAX_TOP, later)
+                .rows,
         }
     })
 }
@@ -120,34 +117,35 @@ fn rows() -> &'static Rows {
 /// expression (parsed, then evaluated on every row).
 pub fn odata(input: &str) {
     let rows = rows();
-    for (set, rows) in [
-        (&odata::MACHINES, &rows.machines),
-        (&odata::MACHINE_ACTIONS, &rows.actions),
-    ] {
-        odata_on(input, set, rows);
-    }
+    odata_on(input, &odata::MACHINES, &rows.machines);
+    odata_on(input, &odata::MACHINE_ACTIONS, &rows.actions);
 }
 
 /// `input` as a whole query string, and as a bare `$filter` evaluated against every row.
-fn odata_on(input: &str, set: &'static EntitySet, rows: &[Value]) {
-    odata_query(input, set, rows);
-    if let Ok(expr) = odata::filter::parse(input, set) {
-        for row in rows {
-            let _ = odata::matches(&expr, row);
-        }
-    }
-}
-
-fn odata_query(input: &str, set: &'static EntitySet, rows: &[Value]) {
+fn odata_on<R, T>(input: &str, set: &'static EntitySet<R>, rows: &[T])
+where
+    T: std::borrow::Borrow<R> + serde::Serialize,
+{
     match odata::parse(Some(input), set) {
         Ok(q) => {
-            let page = odata::apply(&q, rows.to_vec(), 7);
+            let page = odata::select(&q, rows.iter(), 7);
             if let Some(skip) = page.next_skip {
                 let _ = odata::next_link_query(Some(input), skip);
             }
-            let _ = serde_json::to_vec(&page.value);
+            let select = q.select.as_deref();
+            let projected: Vec<_> = page
+                .rows
+                .into_iter()
+                .map(|row| odata::Projected { row, select })
+                .collect();
+            let _ = serde_json::to_vec(&projected);
         }
         Err(e) => render(&e),
+    }
+    if let Ok(expr) = odata::filter::parse(input, set) {
+        for row in rows {
+            let _ = odata::matches(&expr, row.borrow());
+        }
     }
 }
 
@@ -262,10 +260,14 @@ pub fn token_form(data: &[u8]) {
         ),
         None => (permissions::dev::TENANT_ID.to_owned(), data),
     };
-    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let form = match form::parse(Some("application/x-www-form-urlencoded"), body, now()) {
+        Ok(form) => form,
+        Err(e) => return render(&e),
+    };
     for endpoint in [TokenVersion::V1, TokenVersion::V2] {
         let request = TokenRequest {
             endpoint,
+            origin: "https://login.microsoftonline.com".to_owned(),
             tenant: tenant.clone(),
             form: form.clone(),
             basic: None,

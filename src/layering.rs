@@ -7,7 +7,8 @@ use std::{collections::BTreeMap, fs, path::Path};
 const LAYERS: &[&[&str]] = &[
     &["error", "clock", "telemetry"],
     &["model"],
-    &["odata", "store", "throttle", "package", "tls"],
+    &["odata"],
+    &["store", "throttle", "package", "tls"],
     &["auth"],
     &["identity"],
     &["fixtures"],

@@ -63,8 +63,8 @@ pub(crate) fn verify(
 pub(crate) fn archive(action: &MachineAction) -> Vec<u8> {
     let summary = format!(
         "Investigation package (emulated by defender-mock)\r\nMachine: {} ({})\r\nAction: {}\r\nCollected: {}\r\nRequested by: {}\r\nComment: {}\r\n",
-        action.computer_dns_name,
-        action.machine_id,
+        action.computer_dns_name(),
+        action.machine_id(),
         action.id,
         action.last_update_date_time_utc,
         action.requestor,

@@ -209,12 +209,15 @@ impl Application {
 
 /// The whole application: routes behind path normalisation, inside the middleware stack.
 pub(crate) fn app(state: AppState, limits: ConnectionLimits) -> Router {
-    // Normalising the path must happen before routing, and `Router::layer` runs after it; so the
-    // routed app is the fallback service of an outer router that carries the stack.
-    let routed = ServiceBuilder::new()
+    // One routing pass for a path as the route table spells it (what clients send): the table is
+    // matched first, and only a path it misses is normalised (`/api/v1.0/`, route words in any
+    // case, a trailing slash) and routed again, by the fallback. That second pass runs inside the
+    // stack already applied, on the router without it.
+    let routed = routes::router(state);
+    let normalized = ServiceBuilder::new()
         .layer(MapRequestLayer::new(routes::normalize))
-        .service(routes::router(state));
-    Router::new().fallback_service(routed).layer(
+        .service(routed.clone());
+    routed.fallback_service(normalized).layer(
         // Top to bottom = outermost first: the request context sees every response, panics and
         // timeouts included, and renders every error body.
         ServiceBuilder::new()

@@ -7,6 +7,7 @@
 //! audience first (403), then app roles (`roles`) or delegated scopes (`scp`) (403).
 
 mod caller;
+mod crypto;
 pub(crate) mod guard;
 pub(crate) mod keys;
 pub(crate) mod permissions;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use jsonwebtoken::{decode, encode, Algorithm, Header, Validation};
+use jsonwebtoken::{decode, Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -208,14 +208,24 @@ fn add_v1_claims(c: &mut Claims, spec: &TokenSpec, user: bool, upn: Option<Strin
     c.ver = Some("1.0".to_owned());
 }
 
-/// Signs `claims` with the emulator key (RS256, `kid`; v1 tokens also carry `x5t`, as Entra's do).
+/// Signs `claims` with the emulator key (RS256, `kid`; v1 tokens also carry `x5t`, as Entra's do):
+/// the JWS compact form jsonwebtoken's `encode` writes, signed with the key pair `Keys` parsed
+/// once rather than from its DER on every call.
 pub(crate) fn sign(keys: &Keys, claims: &Claims) -> Result<String, String> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(keys.kid.clone());
     if claims.ver.as_deref() != Some("2.0") {
         header.x5t = Some(keys.kid.clone());
     }
-    encode(&header, claims, &keys.encoding).map_err(|e| format!("cannot sign token: {e}"))
+    let unwritable = |e: serde_json::Error| format!("cannot sign token: {e}");
+    let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(unwritable)?);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(unwritable)?, &mut token);
+    let signature = keys.sign_rs256(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
 }
 
 /// A token that could not be signed (the key cannot sign RS256).

@@ -94,3 +94,22 @@ fn a_critical_header_extension_is_refused() {
         Err(TokenError::Invalid(why)) if why.contains("critical")
     ));
 }
+
+#[test]
+fn sign_writes_what_jsonwebtoken_encode_writes() {
+    // RS256 is deterministic, so the hand-assembled JWS must equal jsonwebtoken's byte for byte.
+    let keys = Keys::development();
+    for version in [TokenVersion::V1, TokenVersion::V2] {
+        let claims = claims_for(&TokenSpec {
+            version,
+            ..TokenSpec::default()
+        });
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(keys.kid.clone());
+        if version == TokenVersion::V1 {
+            header.x5t = Some(keys.kid.clone());
+        }
+        let expected = jsonwebtoken::encode(&header, &claims, &keys.encoding).unwrap();
+        assert_eq!(sign(&keys, &claims).unwrap(), expected);
+    }
+}

@@ -37,7 +37,7 @@ fn the_mix_is_realistic() {
     let fleet = parse_machines(Path::new("m.json"), &text, &mut HashSet::new()).unwrap();
     let mut platforms: HashMap<&str, usize> = HashMap::new();
     for m in &fleet {
-        *platforms.entry(m.machine.os_platform.as_str()).or_default() += 1;
+        *platforms.entry(&*m.machine.os_platform).or_default() += 1;
         // Windows version and build agree (the OS support rules read either).
         let win10 = [
             ("22H2", 19045),
@@ -48,7 +48,7 @@ fn the_mix_is_realistic() {
             ("1703", 15063),
             ("1607", 14393),
         ];
-        if m.machine.os_platform == "Windows10" {
+        if &*m.machine.os_platform == "Windows10" {
             let v = m.machine.version.as_deref().unwrap();
             assert!(win10.contains(&(v, m.machine.os_build.unwrap())), "{v}");
         }

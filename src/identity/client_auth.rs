@@ -1,23 +1,29 @@
 //! Client authentication at the token endpoints (spec §9.2): a client secret in the form or in
-//! HTTP Basic, or a `client_assertion` JWT signed with a certificate registered for the app.
-
-use std::collections::HashMap;
+//! HTTP Basic, or a `client_assertion` JWT signed with a certificate registered for the app (its
+//! claims are judged in `assertion`).
 
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
-use time::OffsetDateTime;
 
-use super::{AppRegistration, Ctx};
+use super::{
+    assertion::{check_claims, Endpoint},
+    grant::TokenRequest,
+    replay::SeenAssertions,
+    AppRegistration, Ctx,
+};
 use crate::error::Result;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// Client authentication: a certificate-signed assertion, or a secret (form or Basic).
+/// Client authentication for `request` to tenant `tid`'s token endpoint: a certificate-signed
+/// assertion (a single-use app's is recorded in `seen`), or a secret (form or Basic).
 pub(super) fn authenticate_client(
     ctx: &Ctx,
     app: &AppRegistration,
-    form: &HashMap<String, String>,
-    basic_secret: Option<String>,
+    request: &TokenRequest,
+    tid: &str,
+    seen: &SeenAssertions,
 ) -> Result<()> {
+    let form = &request.form;
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
             return Err(ctx.bad(
@@ -26,11 +32,17 @@ pub(super) fn authenticate_client(
                 format!("The client_assertion_type must be '{JWT_BEARER}'."),
             ));
         }
-        return verify_assertion(ctx, app, assertion);
+        let claims = verify_assertion(ctx, app, assertion)?;
+        let endpoint = Endpoint {
+            origin: &request.origin,
+            tid,
+        };
+        return check_claims(ctx, app, &claims, endpoint, seen);
     }
-    let secret = form.get("client_secret").cloned().or(basic_secret);
+    let basic_secret = request.basic.as_ref().map(|(_, s)| s);
+    let secret = form.get("client_secret").or(basic_secret);
     match secret {
-        Some(s) if app.secrets.contains(&s) => Ok(()),
+        Some(s) if app.secrets.contains(s) => Ok(()),
         Some(_) => Err(ctx.unauthorized(
             7000215,
             format!(
@@ -45,10 +57,12 @@ pub(super) fn authenticate_client(
     }
 }
 
-/// Skew allowed on a client assertion's `exp`, which the client sets from its own wall clock.
-const ASSERTION_SKEW_SECS: i64 = 300;
-
-fn verify_assertion(ctx: &Ctx, app: &AppRegistration, assertion: &str) -> Result<()> {
+/// The claims of `assertion` once its signature verifies with one of `app`'s certificates.
+fn verify_assertion(
+    ctx: &Ctx,
+    app: &AppRegistration,
+    assertion: &str,
+) -> Result<serde_json::Value> {
     let malformed = || {
         ctx.bad(
             "invalid_request",
@@ -57,6 +71,15 @@ fn verify_assertion(ctx: &Ctx, app: &AppRegistration, assertion: &str) -> Result
         )
     };
     let header = decode_header(assertion).map_err(|_| malformed())?;
+    if marks_extensions_critical(assertion) {
+        // RFC 7515 §4.1.11: extensions marked critical that the recipient does not understand
+        // (this one understands none) make the JWS invalid.
+        return Err(ctx.bad(
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed. Its header marks extensions critical ('crit'), and none is supported.",
+        ));
+    }
     if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
         return Err(ctx.unauthorized(
             700027,
@@ -80,51 +103,16 @@ fn verify_assertion(ctx: &Ctx, app: &AppRegistration, assertion: &str) -> Result
         })
         .ok_or_else(|| ctx.unauthorized(700027, "Client assertion failed signature validation."))?
         .claims;
-    check_assertion_claims(ctx, app, &claims)
+    Ok(claims)
 }
 
-/// The claims of a correctly signed assertion: issuer and subject are the app, `exp` not past
-/// (by wall time, with skew), and the audience a token endpoint.
-fn check_assertion_claims(
-    ctx: &Ctx,
-    app: &AppRegistration,
-    claims: &serde_json::Value,
-) -> Result<()> {
-    let malformed = || {
-        ctx.bad(
-            "invalid_request",
-            50027,
-            "JWT token is invalid or malformed.",
-        )
-    };
-    let text = |k: &str| claims[k].as_str().unwrap_or_default();
-    let exp = claims["exp"].as_f64().ok_or_else(malformed)? as i64;
-    if !text("iss").eq_ignore_ascii_case(&app.client_id)
-        || !text("sub").eq_ignore_ascii_case(&app.client_id)
-    {
-        return Err(ctx.unauthorized(
-            700021,
-            "Client assertion application identifier doesn't match 'client_id' parameter.",
-        ));
-    }
-    // The client sets `exp` from its wall clock, not the emulator's: judge it by wall time.
-    if exp.saturating_add(ASSERTION_SKEW_SECS) < OffsetDateTime::now_utc().unix_timestamp() {
-        return Err(ctx.unauthorized(
-            700024,
-            "Client assertion is not within its valid time range.",
-        ));
-    }
-    let aud_ok = |a: &str| a.contains("/oauth2/") && a.ends_with("token");
-    let audience_ok = match &claims["aud"] {
-        serde_json::Value::String(a) => aud_ok(a),
-        serde_json::Value::Array(items) => items.iter().filter_map(|a| a.as_str()).any(aud_ok),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(ctx.unauthorized(
-            700212,
-            "The audience of the client assertion is not a token endpoint.",
-        ));
-    }
-    Ok(())
+/// True when the JWS header of `jwt` has a `crit` member.
+fn marks_extensions_critical(jwt: &str) -> bool {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let header = jwt.split('.').next().unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| h.get("crit").is_some())
 }

@@ -1,11 +1,12 @@
 //! App registrations and users: the built-in development app and user, plus those of the
 //! `apps.json` and `users.json` fixtures.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
+use super::replay::SeenAssertions;
 use crate::auth::{
     guard::{Rights, UserRights},
     permissions::{all_roles, all_scopes, dev},
@@ -29,6 +30,12 @@ pub(crate) struct AppRegistration {
     /// The only tenant it exists in; absent = every tenant (multi-tenant).
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Each client assertion is accepted once: it must carry a `jti`, and a `jti` the app
+    /// presented before is refused until that assertion expires. Off by default, as in Entra,
+    /// which accepts an assertion again while it is valid (MSAL Python reuses one for up to
+    /// nine minutes; see docs/contract/token-service.md).
+    #[serde(default)]
+    pub single_use_assertions: bool,
     /// The certificates' public keys, parsed once when the directory is built.
     #[serde(skip)]
     pub keys: Vec<DecodingKey>,
@@ -59,6 +66,7 @@ impl fmt::Debug for AppRegistration {
             .field("certificates", &self.certificates.len())
             .field("roles", &self.roles)
             .field("tenant", &self.tenant)
+            .field("single_use_assertions", &self.single_use_assertions)
             .finish()
     }
 }
@@ -108,11 +116,13 @@ impl User {
     }
 }
 
-/// Every app registration and user the emulator knows (its `Debug` prints no secret).
+/// Every app registration and user the emulator knows, and the client assertions its
+/// single-use apps have presented (its `Debug` prints no secret).
 #[derive(Debug, Clone)]
 pub(crate) struct Directory {
     apps: Vec<AppRegistration>,
     users: Vec<User>,
+    seen: Arc<SeenAssertions>,
 }
 
 fn in_tenant(scope: Option<&str>, tenant: &str) -> bool {
@@ -139,7 +149,13 @@ impl Directory {
         Self {
             apps: all_apps,
             users: all_users,
+            seen: Arc::default(),
         }
+    }
+
+    /// The client assertions single-use apps have presented.
+    pub(crate) fn seen_assertions(&self) -> &SeenAssertions {
+        &self.seen
     }
 
     /// The development app: every tenant, every Machine.* role, a secret and a certificate.
@@ -154,6 +170,7 @@ impl Directory {
             certificates: vec![dev::APP_CLIENT_PEM[cert_start..].to_owned()],
             roles: all_roles(),
             tenant: None,
+            single_use_assertions: false,
             keys: Vec::new(),
         }
     }

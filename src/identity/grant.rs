@@ -11,7 +11,10 @@ mod resource;
 
 use resource::{check_resource, client_credentials_resource, is_mde, password_resource};
 
-use super::{client_auth::authenticate_client, tenant_id, AppRegistration, Ctx, Directory};
+use super::{
+    client_auth::authenticate_client, replay::SeenAssertions, tenant_id, AppRegistration, Ctx,
+    Directory,
+};
 use crate::{
     auth::{
         permissions::MDE_APP_ID,
@@ -22,11 +25,15 @@ use crate::{
 
 /// Lifetime of issued tokens, as Entra reports it.
 pub(crate) const EXPIRES_IN: i64 = 3599;
-/// One token request: the form fields and the HTTP Basic client credentials, if any.
+/// One token request: where it was sent, the form fields and the HTTP Basic client credentials,
+/// if any.
 #[derive(Debug)]
 pub(crate) struct TokenRequest {
     /// `v1` (`oauth2/token`, `resource=`) or `v2` (`oauth2/v2.0/token`, `scope=`).
     pub(crate) endpoint: TokenVersion,
+    /// `{scheme}://{host}` as the client called it: a client assertion's audience must be a
+    /// token endpoint under it.
+    pub(crate) origin: String,
     /// The `{tenant}` path segment.
     pub(crate) tenant: String,
     pub(crate) form: HashMap<String, String>,
@@ -72,7 +79,10 @@ pub(crate) fn grant(
     let app = requesting_app(&ctx, directory, request, &tid)?;
     let base = |resource: &str| base_spec(shape, app, &tid, resource, now);
     match grant {
-        Grant::ClientCredentials => client_credentials_grant(&ctx, app, request, &tid, base),
+        Grant::ClientCredentials => {
+            let seen = directory.seen_assertions();
+            client_credentials_grant(&ctx, app, request, &tid, seen, base)
+        }
         Grant::Password => password_grant(&ctx, directory, request, &tid, base),
     }
 }
@@ -119,11 +129,11 @@ fn client_credentials_grant(
     app: &AppRegistration,
     request: &TokenRequest,
     tid: &str,
+    seen: &SeenAssertions,
     base: impl Fn(&str) -> TokenSpec,
 ) -> Result<TokenSpec> {
     let form = &request.form;
-    let secret = request.basic.as_ref().map(|(_, s)| s.clone());
-    authenticate_client(ctx, app, form, secret)?;
+    authenticate_client(ctx, app, request, tid, seen)?;
     let resource = client_credentials_resource(ctx, request.endpoint, form)?;
     check_resource(ctx, &resource, tid)?;
     let roles = if is_mde(&resource) {

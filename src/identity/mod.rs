@@ -1,10 +1,14 @@
-//! Entra-shaped identity (spec §9): the directory of app registrations and users, client
-//! authentication, the grants of the token endpoints, tenant names and Entra's error shape. The
+//! Entra-shaped identity (spec §9): the directory of app registrations and users, how a token
+//! request body is read, client authentication (secrets, client assertions and the memory of
+//! single-use ones), the grants of the token endpoints, tenant names and Entra's error shape. The
 //! HTTP handlers of the token endpoints and discovery are in `routes`.
 
+mod assertion;
 mod client_auth;
 pub(crate) mod directory;
+pub(crate) mod form;
 pub(crate) mod grant;
+mod replay;
 
 use time::OffsetDateTime;
 
@@ -13,6 +17,10 @@ use axum::http::StatusCode;
 use crate::{error::ApiError, model::TenantId};
 
 pub(crate) use directory::{AppRegistration, Directory, User};
+
+/// AADSTS9002313, Entra's "Invalid request. Request is malformed or invalid.": for a token
+/// request body that cannot be read as a form (not UTF-8, over the size limit).
+pub(crate) const INVALID_REQUEST_CODE: u32 = 9002313;
 
 /// Builds Entra-shaped errors stamped with one request's emulator time.
 struct Ctx {

@@ -8,9 +8,11 @@ mod odata;
 mod timestamp;
 mod values;
 
-pub(crate) use action::{ActionStatus, ActionType, MachineAction, RelatedFileInfo};
+pub(crate) use action::{
+    ActionStatus, ActionType, Cancellation, MachineAction, RelatedFileInfo, REQUEST_SOURCE,
+};
 pub(crate) use ids::{MachineId, TenantId};
-pub(crate) use machine::Machine;
+pub(crate) use machine::{Interning, Machine};
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;
 

@@ -18,12 +18,13 @@ pub(crate) struct Entity<T> {
 
 /// A collection: `{"@odata.context", ["@odata.count"], "value", ["@odata.nextLink"]}`.
 #[derive(Debug, Serialize)]
-pub(crate) struct Collection<T> {
+pub(crate) struct Collection<V> {
     #[serde(rename = "@odata.context")]
     pub context: String,
     #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
-    pub value: Vec<T>,
+    /// The rows: anything that serializes as a JSON array.
+    pub value: V,
     #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
 }

@@ -65,6 +65,16 @@ pub(crate) enum Scope {
     Scan(ScanType),
 }
 
+impl Scope {
+    /// The wire name of the isolation or scan type.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Scope::Isolation(t) => t.into(),
+            Scope::Scan(t) => t.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,10 @@
 
 use std::cmp::Ordering;
 
+use time::OffsetDateTime;
+
+use super::schema::Field;
+
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -72,8 +76,8 @@ pub(crate) enum Lit {
     Int(i64),
     /// Lower-cased for case-insensitive comparison.
     Str(String),
-    /// In the wire format, so that string order is time order.
-    Time(String),
+    /// Truncated to the wire's 100 ns, as row values are.
+    Time(OffsetDateTime),
 }
 
 /// String functions usable as a condition.
@@ -84,31 +88,57 @@ pub(crate) enum Func {
     Contains,
 }
 
-/// A checked filter expression.
+/// A checked filter expression over rows of type `R`.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Expr {
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Not(Box<Expr>),
+pub(crate) enum Expr<R: 'static> {
+    Or(Box<Expr<R>>, Box<Expr<R>>),
+    And(Box<Expr<R>>, Box<Expr<R>>),
+    Not(Box<Expr<R>>),
     Cmp {
-        field: &'static str,
+        field: &'static Field<R>,
         op: Op,
         value: Lit,
     },
     In {
-        field: &'static str,
+        field: &'static Field<R>,
         values: Vec<Lit>,
     },
     Call {
         func: Func,
-        field: &'static str,
+        field: &'static Field<R>,
         arg: String,
     },
     /// `tags/any(t: t op 'x')`, or `tags/any(t: startswith(t, 'x'))`.
     Any {
-        field: &'static str,
+        field: &'static Field<R>,
         cond: AnyCond,
     },
+}
+
+impl<R> Expr<R> {
+    /// The string `field eq '...'` requires of every matching row, when the filter is that
+    /// comparison or an `and` of it with anything (lower case, as literals are kept).
+    pub(crate) fn required_eq(&self, field: &str) -> Option<&str> {
+        match self {
+            Expr::Cmp {
+                field: f,
+                op: Op::Eq,
+                value: Lit::Str(s),
+            } if f.name == field => Some(s),
+            Expr::And(a, b) => a.required_eq(field).or_else(|| b.required_eq(field)),
+            _ => None,
+        }
+    }
+
+    /// How many nodes the tree has: operators, comparisons and each value of an `in` list.
+    pub(crate) fn nodes(&self) -> usize {
+        match self {
+            Expr::Or(a, b) | Expr::And(a, b) => 1 + a.nodes() + b.nodes(),
+            Expr::Not(a) => 1 + a.nodes(),
+            Expr::In { values, .. } => 1 + values.len(),
+            Expr::Cmp { .. } | Expr::Call { .. } | Expr::Any { .. } => 1,
+        }
+    }
 }
 
 /// The condition inside `any(...)`.

@@ -1,5 +1,7 @@
 //! `$filter`: a recursive-descent parser for the OData subset Defender clients send, type-checked
-//! against the entity's schema into an `Expr` that `eval` runs against wire entities.
+//! against the entity's schema into an `Expr` that `eval` runs against typed rows. The tree is
+//! bounded: at most `MAX_NODES` nodes and `MAX_DEPTH` levels, so no filter can cost more than a
+//! known number of comparisons per row.
 //!
 //! Grammar (keywords in any case; Kibana sends `AND`):
 //! ```text
@@ -21,11 +23,15 @@ mod literal;
 pub(crate) use super::ast::{AnyCond, Expr, Func, Lit, Op};
 use super::{
     lex::{lex, Tok},
+    schema::Field,
     EntitySet, Kind,
 };
 
+/// Most nodes (operators, comparisons, function calls, `in` values) a `$filter` may have.
+pub(crate) const MAX_NODES: usize = 500;
+
 /// Parses and type-checks `input` against `set`.
-pub(crate) fn parse(input: &str, set: &'static EntitySet) -> Result<Expr, String> {
+pub(crate) fn parse<R>(input: &str, set: &'static EntitySet<R>) -> Result<Expr<R>, String> {
     let toks = lex(input)?;
     if toks.is_empty() {
         return Err("the $filter expression is empty".into());
@@ -35,6 +41,7 @@ pub(crate) fn parse(input: &str, set: &'static EntitySet) -> Result<Expr, String
         pos: 0,
         set,
         depth: 0,
+        nodes: 0,
     };
     let e = p.expr()?;
     if p.pos < p.toks.len() {
@@ -51,14 +58,25 @@ pub(crate) fn parse(input: &str, set: &'static EntitySet) -> Result<Expr, String
 /// the stack (the URI alone can carry hundreds of thousands of parentheses).
 const MAX_DEPTH: usize = 256;
 
-struct Parser {
+struct Parser<R: 'static> {
     toks: Vec<Tok>,
     pos: usize,
-    set: &'static EntitySet,
+    set: &'static EntitySet<R>,
     depth: usize,
+    /// Nodes built so far (checked against `MAX_NODES` as each is made).
+    nodes: usize,
 }
 
-impl Parser {
+impl<R> Parser<R> {
+    /// Counts `n` more nodes; an error once the filter has more than `MAX_NODES`.
+    fn node(&mut self, n: usize) -> Result<(), String> {
+        self.nodes += n;
+        if self.nodes > MAX_NODES {
+            return Err(format!("The node count limit of '{MAX_NODES}' has been exceeded. To increase the limit, set the 'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings."));
+        }
+        Ok(())
+    }
+
     fn show(&self, at: usize) -> String {
         match self.toks.get(at) {
             None => "end of input".into(),
@@ -88,25 +106,27 @@ impl Parser {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, String> {
+    fn expr(&mut self) -> Result<Expr<R>, String> {
         let mut left = self.and()?;
         while self.peek_keyword("or") {
             self.pos += 1;
+            self.node(1)?;
             left = Expr::Or(Box::new(left), Box::new(self.and()?));
         }
         Ok(left)
     }
 
-    fn and(&mut self) -> Result<Expr, String> {
+    fn and(&mut self) -> Result<Expr<R>, String> {
         let mut left = self.unary()?;
         while self.peek_keyword("and") {
             self.pos += 1;
+            self.node(1)?;
             left = Expr::And(Box::new(left), Box::new(self.unary()?));
         }
         Ok(left)
     }
 
-    fn unary(&mut self) -> Result<Expr, String> {
+    fn unary(&mut self) -> Result<Expr<R>, String> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(format!(
@@ -118,9 +138,10 @@ impl Parser {
         e
     }
 
-    fn unary_inner(&mut self) -> Result<Expr, String> {
+    fn unary_inner(&mut self) -> Result<Expr<R>, String> {
         if self.peek_keyword("not") {
             self.pos += 1;
+            self.node(1)?;
             return Ok(Expr::Not(Box::new(self.unary()?)));
         }
         if self.toks.get(self.pos) == Some(&Tok::Open) {
@@ -131,6 +152,7 @@ impl Parser {
         }
         if let Some(func) = self.func_name() {
             self.pos += 1;
+            self.node(1)?;
             self.expect(Tok::Open, "'('")?;
             let field = self.field()?;
             self.check_kind(field, &[Kind::Str, Kind::Enum(&[])], "a string function")?;
@@ -171,7 +193,7 @@ impl Parser {
     }
 
     /// A property of the entity; unknown and non-filterable properties are errors.
-    fn field(&mut self) -> Result<&'static str, String> {
+    fn field(&mut self) -> Result<&'static Field<R>, String> {
         let Some(Tok::Word(name)) = self.toks.get(self.pos).cloned() else {
             return Err(format!(
                 "expected a property name but found '{}'",
@@ -186,19 +208,11 @@ impl Parser {
                 f.name, self.set.type_name
             ));
         }
-        Ok(f.name)
+        Ok(f)
     }
 
-    fn kind(&self, field: &str) -> Kind {
-        self.set
-            .fields
-            .iter()
-            .find(|f| f.name == field)
-            .map_or(Kind::Str, |f| f.kind)
-    }
-
-    fn check_kind(&self, field: &str, ok: &[Kind], what: &str) -> Result<(), String> {
-        let k = self.kind(field);
+    fn check_kind(&self, field: &Field<R>, ok: &[Kind], what: &str) -> Result<(), String> {
+        let k = field.kind;
         if ok
             .iter()
             .any(|o| std::mem::discriminant(o) == std::mem::discriminant(&k))
@@ -206,7 +220,8 @@ impl Parser {
             Ok(())
         } else {
             Err(format!(
-                "The property '{field}' of type '{}' cannot be used in {what}.",
+                "The property '{}' of type '{}' cannot be used in {what}.",
+                field.name,
                 k.edm()
             ))
         }
@@ -231,7 +246,8 @@ impl Parser {
         matches!(self.toks.get(self.pos), Some(Tok::Word(w)) if !["true", "false", "null"].contains(&w.to_ascii_lowercase().as_str()))
     }
 
-    fn compare(&mut self) -> Result<Expr, String> {
+    fn compare(&mut self) -> Result<Expr<R>, String> {
+        self.node(1)?;
         if !self.is_field_next() {
             // literal op field
             let raw = self.raw_literal()?;
@@ -254,6 +270,7 @@ impl Parser {
             let mut values = Vec::new();
             loop {
                 let raw = self.raw_literal()?;
+                self.node(1)?;
                 values.push(self.typed(field, raw, Op::Eq)?);
                 if self.toks.get(self.pos) == Some(&Tok::Comma) {
                     self.pos += 1;

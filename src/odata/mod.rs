@@ -1,9 +1,10 @@
 //! OData query options on collections (spec §5.2, §7.3, §8.5): `$filter`, `$orderby`, `$top`,
 //! `$skip`, `$count`, `$select`, and server-driven paging with `@odata.nextLink`.
 //!
-//! Rows are the entities as serialized on the wire (`serde_json::Value`), so filters and sorting
-//! see exactly the values a client sees, and each entity set's schema says which properties exist,
-//! their types, and which may be filtered.
+//! Rows are the stored, typed entities: each entity set's schema says which properties exist,
+//! their types, which may be filtered and how to read each from a row, so a query filters, sorts
+//! and pages references to rows and only the page is ever serialized. A filter is bounded in
+//! length and nodes; `Query::cost` lets callers move a heavy evaluation off the async workers.
 
 mod ast;
 mod eval;
@@ -12,16 +13,20 @@ mod lex;
 mod schema;
 
 pub(crate) use eval::matches;
-pub(crate) use schema::{EntitySet, Kind, MACHINES, MACHINE_ACTIONS};
+pub(crate) use schema::{EntitySet, Field, Kind, MACHINES, MACHINE_ACTIONS};
 
-use std::cmp::Ordering;
+use std::{borrow::Borrow, cmp::Ordering};
 
-use serde_json::{Map, Value};
+use serde::{ser::SerializeMap, Serialize, Serializer};
 
 use crate::error::{ApiError, Code};
 
 /// Most rows a page or `$top` may hold (spec: "Maximum page size is 10,000").
 pub(crate) const MAX_TOP: usize = 10_000;
+
+/// Longest query string accepted on a collection (emulator decision: 16 KiB, room for an `in`
+/// list of a few hundred ids; anything longer is refused before it is parsed).
+pub(crate) const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 /// System query options this emulator implements.
 const SUPPORTED: &[&str] = &["$filter", "$orderby", "$top", "$skip", "$count", "$select"];
@@ -39,15 +44,38 @@ const NOT_SUPPORTED: &[&str] = &[
     "$schemaversion",
 ];
 
-/// Parsed query options of one collection request.
-#[derive(Debug, Default)]
-pub(crate) struct Query {
-    pub filter: Option<filter::Expr>,
-    pub orderby: Vec<(&'static str, bool)>,
+/// Parsed query options of one collection request on rows of type `R`.
+#[derive(Debug)]
+pub(crate) struct Query<R: 'static> {
+    pub filter: Option<filter::Expr<R>>,
+    pub orderby: Vec<(&'static Field<R>, bool)>,
     pub top: Option<usize>,
     pub skip: usize,
     pub count: bool,
     pub select: Option<Vec<&'static str>>,
+}
+
+impl<R> Default for Query<R> {
+    fn default() -> Self {
+        Self {
+            filter: None,
+            orderby: Vec::new(),
+            top: None,
+            skip: 0,
+            count: false,
+            select: None,
+        }
+    }
+}
+
+impl<R> Query<R> {
+    /// A rough cost of running this query over `rows` rows: comparisons to make (at least one a
+    /// row), more when sorting. Callers run a query that costs much off the async workers.
+    pub(crate) fn cost(&self, rows: usize) -> usize {
+        let per_row = 1 + self.filter.as_ref().map_or(0, filter::Expr::nodes);
+        let sort = if self.orderby.is_empty() { 1 } else { 4 };
+        rows.saturating_mul(per_row).saturating_mul(sort)
+    }
 }
 
 fn odata_error(message: impl Into<String>) -> ApiError {
@@ -55,11 +83,20 @@ fn odata_error(message: impl Into<String>) -> ApiError {
 }
 
 /// Parses the raw query string of a request on `set`.
-pub(crate) fn parse(raw: Option<&str>, set: &'static EntitySet) -> Result<Query, ApiError> {
+pub(crate) fn parse<R>(
+    raw: Option<&str>,
+    set: &'static EntitySet<R>,
+) -> Result<Query<R>, ApiError> {
     let mut q = Query::default();
     let Some(raw) = raw else {
         return Ok(q);
     };
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(odata_error(format!(
+            "The query string is {} bytes long; this service accepts at most {MAX_QUERY_BYTES}.",
+            raw.len()
+        )));
+    }
     let mut seen: Vec<String> = Vec::new();
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         let k = key.to_ascii_lowercase();
@@ -91,12 +128,12 @@ fn check_option(key: &str, k: &str, seen: &[String]) -> Result<(), ApiError> {
 }
 
 /// Parses the `value` of supported option `k` (as given: `key`) into `q`.
-fn set_option(
-    q: &mut Query,
+fn set_option<R>(
+    q: &mut Query<R>,
     k: &str,
     key: &str,
     value: &str,
-    set: &'static EntitySet,
+    set: &'static EntitySet<R>,
 ) -> Result<(), ApiError> {
     match k {
         "$filter" => q.filter = Some(filter::parse(value, set).map_err(odata_error)?),
@@ -138,10 +175,10 @@ fn parse_count(key: &str, value: &str) -> Result<usize, ApiError> {
     })
 }
 
-fn parse_orderby(
+fn parse_orderby<R>(
     value: &str,
-    set: &'static EntitySet,
-) -> Result<Vec<(&'static str, bool)>, ApiError> {
+    set: &'static EntitySet<R>,
+) -> Result<Vec<(&'static Field<R>, bool)>, ApiError> {
     let mut keys = Vec::new();
     for item in value.split(',') {
         let mut words = item.split_whitespace();
@@ -166,40 +203,68 @@ fn parse_orderby(
                 "Syntax error in $orderby at '{extra}'."
             )));
         }
-        keys.push((field.name, desc));
+        keys.push((field, desc));
     }
     Ok(keys)
 }
 
-fn parse_select(value: &str, set: &'static EntitySet) -> Result<Vec<&'static str>, ApiError> {
+fn parse_select<R>(value: &str, set: &'static EntitySet<R>) -> Result<Vec<&'static str>, ApiError> {
     value
         .split(',')
         .map(|name| set.field(name.trim()).map(|f| f.name).map_err(odata_error))
         .collect()
 }
 
-/// One page of a collection.
+/// One page of a collection: the rows to return, in order.
 #[derive(Debug)]
-pub(crate) struct Page {
-    pub value: Vec<Value>,
+pub(crate) struct Page<T> {
+    pub rows: Vec<T>,
     pub count: Option<usize>,
     /// `$skip` of the next page, when the server cut the page short.
     pub next_skip: Option<usize>,
 }
 
-/// Filters, sorts, counts and pages `rows`. Without `$top`, a page holds `page_size` rows and
-/// says where the next starts; with `$top`, it holds at most `$top` and never a next link.
-pub(crate) fn apply(q: &Query, rows: Vec<Value>, page_size: usize) -> Page {
-    let mut rows: Vec<Value> = match &q.filter {
-        Some(e) => rows.into_iter().filter(|r| matches(e, r)).collect(),
-        None => rows,
-    };
+impl<T> Page<T> {
+    /// The same page with each row mapped (references to stored rows into owned ones).
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            count: self.count,
+            next_skip: self.next_skip,
+        }
+    }
+}
+
+/// Filters, sorts, counts and pages `rows` (references, in the collection's natural order).
+/// Without `$top`, a page holds `page_size` rows and says where the next starts; with `$top`, it
+/// holds at most `$top` and never a next link. Without `$orderby` and `$count`, the scan stops as
+/// soon as the page (and whether another row follows it) is known.
+pub(crate) fn select<'r, R, T: Borrow<R> + 'r>(
+    q: &Query<R>,
+    rows: impl Iterator<Item = &'r T>,
+    page_size: usize,
+) -> Page<&'r T> {
+    let limit = q.top.unwrap_or(page_size.clamp(1, MAX_TOP));
+    let mut matching = rows.filter(|r| q.filter.as_ref().is_none_or(|e| matches(e, (*r).borrow())));
+    if q.orderby.is_empty() && !q.count {
+        let mut page: Vec<&T> = matching.by_ref().skip(q.skip).take(limit).collect();
+        let more = q.top.is_none() && page.len() == limit && matching.next().is_some();
+        page.shrink_to_fit();
+        let next_skip = more.then(|| q.skip.saturating_add(limit));
+        return Page {
+            rows: page,
+            count: None,
+            next_skip,
+        };
+    }
+    let mut all: Vec<&T> = matching.collect();
     if !q.orderby.is_empty() {
-        rows.sort_by(|a, b| {
+        all.sort_by(|a, b| {
+            let (a, b) = ((*a).borrow(), (*b).borrow());
             q.orderby
                 .iter()
-                .map(|(k, desc)| {
-                    let o = order(&a[*k], &b[*k]);
+                .map(|(field, desc)| {
+                    let o = eval::order((field.get)(a), (field.get)(b));
                     if *desc {
                         o.reverse()
                     } else {
@@ -210,54 +275,38 @@ pub(crate) fn apply(q: &Query, rows: Vec<Value>, page_size: usize) -> Page {
                 .unwrap_or(Ordering::Equal)
         });
     }
-    let total = rows.len();
-    let limit = q.top.unwrap_or(page_size.clamp(1, MAX_TOP));
-    let value: Vec<Value> = rows
-        .into_iter()
-        .skip(q.skip)
-        .take(limit)
-        .map(|r| project(r, q.select.as_deref()))
-        .collect();
-    let end = q.skip.saturating_add(value.len());
+    let total = all.len();
+    let rows: Vec<&T> = all.into_iter().skip(q.skip).take(limit).collect();
+    let end = q.skip.saturating_add(rows.len());
     let next_skip = (q.top.is_none() && end < total).then_some(end);
     Page {
-        value,
+        rows,
         count: q.count.then_some(total),
         next_skip,
     }
 }
 
-/// Sort order of two wire values of one property: nulls first, strings ignoring case.
-fn order(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
-        (Value::String(x), Value::String(y)) => x
-            .to_lowercase()
-            .cmp(&y.to_lowercase())
-            .then_with(|| x.cmp(y)),
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .total_cmp(&y.as_f64().unwrap_or(0.0)),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => Ordering::Equal,
-    }
+/// A row serialized with only the `$select`ed properties (all of them without `$select`).
+#[derive(Debug)]
+pub(crate) struct Projected<'a, T> {
+    pub row: &'a T,
+    pub select: Option<&'a [&'static str]>,
 }
 
-fn project(row: Value, select: Option<&[&str]>) -> Value {
-    match (select, row) {
-        (Some(select), Value::Object(mut obj)) => {
-            let mut out = Map::new();
-            for name in select {
-                if let Some(v) = obj.remove(*name) {
-                    out.insert((*name).to_owned(), v);
-                }
+impl<T: Serialize> Serialize for Projected<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(select) = self.select else {
+            return self.row.serialize(s);
+        };
+        // Only page rows get here: the row is written to a map, and the selected keys kept.
+        let value = serde_json::to_value(self.row).map_err(serde::ser::Error::custom)?;
+        let mut map = s.serialize_map(Some(select.len()))?;
+        for name in select {
+            if let Some(v) = value.get(*name) {
+                map.serialize_entry(name, v)?;
             }
-            Value::Object(out)
         }
-        (_, row) => row,
+        map.end()
     }
 }
 

@@ -3,7 +3,9 @@
 use axum::{extract::State, http::StatusCode};
 use serde_json::{Map, Value};
 
-use super::extract::{optional_enum, required_string, JsonBody, PathParam, ServiceRoot};
+use super::extract::{
+    bounded_comment, optional_enum, required_string, JsonBody, PathParam, ServiceRoot,
+};
 use crate::{
     auth::Caller,
     error::{ApiError, Code, Result},
@@ -56,7 +58,7 @@ fn submit(
     let tenant = state.store().tenant(&caller.tenant);
     let key = tenant.resolve(id, &caller.visibility)?;
     let new = parse(kind, &body.object()?, caller.requestor())?;
-    let action = tenant.submit(&key, new, state.clock().now())?.into_action();
+    let action = tenant.submit(key, new, state.clock().now())?.into_action();
     Ok(OData(
         StatusCode::CREATED,
         Entity {
@@ -68,7 +70,7 @@ fn submit(
 
 /// The body parameters of `kind` (PascalCase, case-sensitive keys).
 fn parse(kind: ActionType, obj: &Map<String, Value>, requestor: &str) -> Result<NewAction> {
-    let comment = required_string(obj, "Comment")?;
+    let comment = bounded_comment("Comment", required_string(obj, "Comment")?)?;
     let scope = match kind {
         ActionType::Isolate => Some(Scope::Isolation(optional_enum(
             obj,

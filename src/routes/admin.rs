@@ -119,9 +119,7 @@ async fn machine_state(
     // A read: an unknown tenant is shown as fresh, and not created.
     let tenant = state.store().peek(&tenant_of(&q)?);
     let key = tenant.resolve(&id, &Default::default())?;
-    let view = tenant
-        .view(&key, state.clock().now())
-        .ok_or_else(|| ApiError::machine_not_found(&id))?;
+    let view = tenant.view(key, state.clock().now());
     Ok(Json(view).into_response())
 }
 
@@ -234,9 +232,7 @@ async fn set_simulation(
     }
     let tenant = state.store().tenant(&tenant_of(&q)?);
     let key = tenant.resolve(&id, &Visibility::All)?;
-    let view = tenant
-        .set_simulation(&key, change, next, state.clock().now())
-        .ok_or_else(|| ApiError::machine_not_found(&id))?;
+    let view = tenant.set_simulation(key, change, next, state.clock().now());
     Ok(Json(view).into_response())
 }
 

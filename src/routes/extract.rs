@@ -141,6 +141,22 @@ impl JsonBody {
 }
 
 /// A required string parameter; keys are case-sensitive (`comment` is not `Comment`).
+/// Longest `Comment` an action or a cancellation may carry, in characters (emulator decision:
+/// the real limit is undocumented; 4,096 is far above any real playbook's comment and bounds what
+/// every stored action can cost).
+pub(crate) const MAX_COMMENT_CHARS: usize = 4096;
+
+/// A comment, refused with 400 `InvalidRequestBody` when longer than `MAX_COMMENT_CHARS`.
+pub(crate) fn bounded_comment(key: &str, comment: String) -> Result<String, ApiError> {
+    let chars = comment.chars().count();
+    if chars > MAX_COMMENT_CHARS {
+        return Err(ApiError::invalid_body(format!(
+            "Parameter {key} is {chars} characters long; at most {MAX_COMMENT_CHARS} are allowed"
+        )));
+    }
+    Ok(comment)
+}
+
 pub(crate) fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Err(ApiError::missing_parameter(key)),

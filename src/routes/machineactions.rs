@@ -7,11 +7,11 @@ use axum::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::extract::{JsonBody, PathParam, ServiceRoot};
+use super::extract::{bounded_comment, JsonBody, PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
     error::{ApiError, Code, Result},
-    model::{ActionStatus, ActionType, Collection, Entity, MachineAction, OData},
+    model::{ActionStatus, ActionType, Entity, MachineAction, OData},
     odata, package,
     state::AppState,
 };
@@ -56,20 +56,22 @@ pub(super) async fn list_actions(
     caller: Caller,
     root: ServiceRoot,
     RawQuery(raw): RawQuery,
-) -> Result<OData<Collection<serde_json::Value>>> {
+) -> Result<super::Listed<MachineAction>> {
     let query = odata::parse(raw.as_deref(), &odata::MACHINE_ACTIONS)?;
-    let actions = state
-        .store()
-        .tenant(&caller.tenant)
-        .actions(&caller.visibility, state.clock().now());
+    let tenant = state.store().tenant(&caller.tenant);
+    let (now, page_size) = (state.clock().now(), state.page_size());
+    let cost = query.cost(tenant.action_count());
+    let page = super::off_workers(cost, move || {
+        let page = tenant.actions(&caller.visibility, &query, page_size, now);
+        (page, query)
+    })
+    .await?;
     super::collection(
         &root,
         "machineactions",
         &odata::MACHINE_ACTIONS,
         raw.as_deref(),
-        &query,
-        actions,
-        state.page_size(),
+        page,
     )
 }
 
@@ -87,7 +89,7 @@ pub(super) async fn cancel_action(
     } else {
         match body.object()?.get("Comment") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::String(s)) => Some(bounded_comment("Comment", s.clone())?),
             Some(_) => return Err(ApiError::invalid_body("Parameter Comment must be a string")),
         }
     };

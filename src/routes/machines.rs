@@ -1,4 +1,4 @@
-//! `/api/machines`: list (OData) and get by id or computer name.
+//! `/api/machines`: list (OData) and get by id, computer name or `aadDeviceId`.
 
 use axum::{
     extract::{RawQuery, State},
@@ -8,8 +8,8 @@ use axum::{
 use super::extract::{PathParam, ServiceRoot};
 use crate::{
     auth::Caller,
-    error::{ApiError, Result},
-    model::{Collection, Entity, Machine, OData},
+    error::Result,
+    model::{Entity, Machine, OData},
     odata,
     state::AppState,
 };
@@ -20,17 +20,14 @@ pub(super) async fn get_machine(
     caller: Caller,
     root: ServiceRoot,
     PathParam(id): PathParam,
-) -> Result<OData<Entity<Machine>>> {
+) -> Result<OData<Entity<std::sync::Arc<Machine>>>> {
     let tenant = state.store().tenant(&caller.tenant);
     let key = tenant.resolve(&id, &caller.visibility)?;
-    let machine = tenant
-        .machine(&key, state.clock().now())
-        .ok_or_else(|| ApiError::machine_not_found(&id))?;
     Ok(OData(
         StatusCode::OK,
         Entity {
             context: root.context("Machines/$entity"),
-            inner: machine,
+            inner: tenant.machine(key, state.clock().now()),
         },
     ))
 }
@@ -41,19 +38,15 @@ pub(super) async fn list_machines(
     caller: Caller,
     root: ServiceRoot,
     RawQuery(raw): RawQuery,
-) -> Result<OData<Collection<serde_json::Value>>> {
+) -> Result<super::Listed<std::sync::Arc<Machine>>> {
     let query = odata::parse(raw.as_deref(), &odata::MACHINES)?;
-    let machines = state
-        .store()
-        .tenant(&caller.tenant)
-        .machines(&caller.visibility, state.clock().now());
-    super::collection(
-        &root,
-        "machines",
-        &odata::MACHINES,
-        raw.as_deref(),
-        &query,
-        machines,
-        state.page_size(),
-    )
+    let tenant = state.store().tenant(&caller.tenant);
+    let (now, page_size) = (state.clock().now(), state.page_size());
+    let cost = query.cost(state.store().fleet_len());
+    let page = super::off_workers(cost, move || {
+        let page = tenant.machines(&caller.visibility, &query, page_size, now);
+        (page, query)
+    })
+    .await?;
+    super::collection(&root, "machines", &odata::MACHINES, raw.as_deref(), page)
 }

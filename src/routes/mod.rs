@@ -21,7 +21,6 @@ use axum::{
 };
 
 use serde::Serialize;
-use serde_json::Value;
 
 use self::extract::ServiceRoot;
 pub(crate) use self::normalize::normalize;
@@ -32,7 +31,7 @@ use crate::{
     },
     error::{ApiError, Code},
     model::{Collection, OData},
-    odata::{self, EntitySet, Query},
+    odata::{self, EntitySet, Page, Query},
     state::AppState,
     throttle::{self, Limit, RouteKey},
 };
@@ -188,22 +187,31 @@ fn endpoint_guard(state: &AppState, e: &'static Endpoint) -> Guard {
     }
 }
 
-/// An OData collection response over `rows` (any serializable entity) for `query`.
-fn collection<T: Serialize>(
+/// A collection response: the page's rows, each serialized as it is written.
+pub(super) type Listed<T> = OData<Collection<PageRows<T>>>;
+
+/// The rows of a page, serialized straight into the response (projected by `$select`).
+#[derive(Debug)]
+pub(super) struct PageRows<T> {
+    rows: Vec<T>,
+    select: Option<Vec<&'static str>>,
+}
+
+impl<T: Serialize> Serialize for PageRows<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let select = self.select.as_deref();
+        s.collect_seq(self.rows.iter().map(|row| odata::Projected { row, select }))
+    }
+}
+
+/// The collection response of `page`, found by `query` on `set` at `path`.
+fn collection<T: Serialize, R>(
     root: &ServiceRoot,
     path: &str,
-    set: &'static EntitySet,
+    set: &'static EntitySet<R>,
     raw_query: Option<&str>,
-    query: &Query,
-    rows: Vec<T>,
-    page_size: usize,
-) -> Result<OData<Collection<Value>>, ApiError> {
-    let rows = rows
-        .into_iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::Internal(format!("serialize {path}: {e}")))?;
-    let page = odata::apply(query, rows, page_size);
+    (page, query): (Page<T>, Query<R>),
+) -> Result<Listed<T>, ApiError> {
     let next_link = page.next_skip.map(|skip| {
         format!(
             "{}/{path}?{}",
@@ -216,10 +224,30 @@ fn collection<T: Serialize>(
         Collection {
             context: root.context(set.name),
             count: page.count,
-            value: page.value,
+            value: PageRows {
+                rows: page.rows,
+                select: query.select,
+            },
             next_link,
         },
     ))
+}
+
+/// Most comparisons a list may cost on an async worker; a costlier one runs on the blocking
+/// pool, so that no query can stall other requests (or `/_mock/health`).
+const MAX_INLINE_COST: usize = 20_000;
+
+/// Runs `job` here, or on the blocking pool when `cost` is over `MAX_INLINE_COST`.
+async fn off_workers<T: Send + 'static>(
+    cost: usize,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if cost <= MAX_INLINE_COST {
+        return Ok(job());
+    }
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| ApiError::Internal(format!("list: {e}")))
 }
 
 /// The Entra-shaped identity endpoints (no bearer token: they are how one gets it).

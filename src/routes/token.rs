@@ -1,60 +1,103 @@
 //! The token endpoints' HTTP side: `POST /{tenant}/oauth2/v2.0/token` and
-//! `POST /{tenant}/oauth2/token` read the form, `identity::grant` decides the token, and the
-//! answer is Entra's body for the endpoint's version (v1 numbers as strings).
-
-use std::collections::HashMap;
+//! `POST /{tenant}/oauth2/token` read the form (as `identity::form` says Entra reads it, with an
+//! Entra error for a body over the limit), `identity::grant` decides the token, and the answer is
+//! Entra's body for the endpoint's version (v1 numbers as strings).
 
 use axum::{
     body::Bytes,
-    extract::State,
-    http::{header, HeaderMap, HeaderValue},
+    extract::{rejection::BytesRejection, FromRequest, Request, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
-use super::extract::PathParam;
+use super::extract::{Origin, PathParam, MAX_BODY_BYTES};
 use crate::{
     auth::token::{self as jwt, Claims, TokenSpec, TokenVersion},
     error::{ApiError, Result},
-    identity::grant::{grant, TokenRequest, EXPIRES_IN},
+    identity::{
+        entra_error, form,
+        grant::{grant, TokenRequest, EXPIRES_IN},
+        INVALID_REQUEST_CODE,
+    },
     state::AppState,
 };
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub(crate) async fn token_v2(
     State(state): State<AppState>,
+    Origin(origin): Origin,
     PathParam(tenant): PathParam,
     headers: HeaderMap,
-    body: Bytes,
+    TokenBody(body): TokenBody,
 ) -> Result<Response> {
-    issue(&state, TokenVersion::V2, tenant, &headers, &body)
+    issue(&state, TokenVersion::V2, origin, tenant, &headers, &body)
 }
 
 /// `POST /{tenant}/oauth2/token`.
 pub(crate) async fn token_v1(
     State(state): State<AppState>,
+    Origin(origin): Origin,
     PathParam(tenant): PathParam,
     headers: HeaderMap,
-    body: Bytes,
+    TokenBody(body): TokenBody,
 ) -> Result<Response> {
-    issue(&state, TokenVersion::V1, tenant, &headers, &body)
+    issue(&state, TokenVersion::V1, origin, tenant, &headers, &body)
+}
+
+/// A token request's body, read up to the API's limit; over it, or unreadable, an Entra error
+/// (axum's own rejection is plain text).
+#[derive(Debug)]
+pub(crate) struct TokenBody(Bytes);
+
+impl FromRequest<AppState> for TokenBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let now = state.clock().now();
+        let body = Bytes::from_request(req, state).await;
+        body.map(Self).map_err(|r| unreadable(&r, now))
+    }
+}
+
+/// Entra's AADSTS9002313 for a body over the limit (413) or one that could not be read (400).
+fn unreadable(rejection: &BytesRejection, now: OffsetDateTime) -> ApiError {
+    let (status, why) = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let why = format!("The request body is larger than the {MAX_BODY_BYTES}-byte limit.");
+        (StatusCode::PAYLOAD_TOO_LARGE, why)
+    } else {
+        let why = format!("The request body could not be read: {rejection}");
+        (StatusCode::BAD_REQUEST, why)
+    };
+    let description = format!("Invalid request. Request is malformed or invalid. {why}");
+    entra_error(
+        status,
+        "invalid_request",
+        INVALID_REQUEST_CODE,
+        description,
+        now,
+    )
 }
 
 fn issue(
     state: &AppState,
     endpoint: TokenVersion,
+    origin: String,
     tenant: String,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let request = TokenRequest {
         endpoint,
+        origin,
         tenant,
-        form: form_urlencoded::parse(body)
-            .into_owned()
-            .collect::<HashMap<_, _>>(),
+        form: form::parse(content_type, body, state.clock().now())?,
         basic: basic_credentials(headers),
     };
     let spec = grant(

@@ -130,24 +130,17 @@ impl Plan {
         }
     }
 
-    /// Transitions due at or before `now` that `current` has not made yet, in time order.
-    pub(crate) fn due(
-        &self,
-        current: ActionStatus,
-        now: OffsetDateTime,
-    ) -> Vec<(OffsetDateTime, ActionStatus)> {
-        let mut out = Vec::with_capacity(2);
-        if current == ActionStatus::Pending {
-            if let Some(t) = self.pickup_at.filter(|t| *t <= now) {
-                out.push((t, ActionStatus::InProgress));
-            }
+    /// The next transition from `current`, and when it is due; `None` once terminal, or when
+    /// the device never moves the action again.
+    pub(crate) fn next(&self, current: ActionStatus) -> Option<(OffsetDateTime, ActionStatus)> {
+        match current {
+            ActionStatus::Pending => self
+                .pickup_at
+                .map(|t| (t, ActionStatus::InProgress))
+                .or(self.end),
+            ActionStatus::InProgress => self.end,
+            _ => None,
         }
-        if !current.is_terminal() {
-            if let Some((t, status)) = self.end.filter(|(t, _)| *t <= now) {
-                out.push((t, status));
-            }
-        }
-        out
     }
 }
 
@@ -166,19 +159,15 @@ mod tests {
     #[test]
     fn online_device_picks_up_then_completes() {
         let plan = Plan::new(t0(), &Simulation::default());
-        assert!(plan
-            .due(ActionStatus::Pending, t0() + Duration::seconds(9))
-            .is_empty());
-        let due = plan.due(ActionStatus::Pending, t0() + Duration::seconds(10));
         assert_eq!(
-            due,
-            vec![(t0() + Duration::seconds(10), ActionStatus::InProgress)]
+            plan.next(ActionStatus::Pending),
+            Some((t0() + Duration::seconds(10), ActionStatus::InProgress))
         );
-        let due = plan.due(ActionStatus::InProgress, t0() + Duration::hours(1));
         assert_eq!(
-            due,
-            vec![(t0() + Duration::seconds(60), ActionStatus::Succeeded)]
+            plan.next(ActionStatus::InProgress),
+            Some((t0() + Duration::seconds(60), ActionStatus::Succeeded))
         );
+        assert_eq!(plan.next(ActionStatus::Succeeded), None);
     }
 
     #[test]
@@ -188,15 +177,9 @@ mod tests {
             ..Simulation::default()
         };
         let plan = Plan::new(t0(), &sim);
-        assert!(plan
-            .due(
-                ActionStatus::Pending,
-                t0() + Duration::days(3) - Duration::seconds(1)
-            )
-            .is_empty());
         assert_eq!(
-            plan.due(ActionStatus::Pending, t0() + Duration::days(3)),
-            vec![(t0() + Duration::days(3), ActionStatus::TimeOut)]
+            plan.next(ActionStatus::Pending),
+            Some((t0() + Duration::days(3), ActionStatus::TimeOut))
         );
     }
 
@@ -206,8 +189,6 @@ mod tests {
             outcome: Outcome::Stuck,
             ..Simulation::default()
         };
-        assert!(Plan::new(t0(), &sim)
-            .due(ActionStatus::Pending, t0() + Duration::days(365))
-            .is_empty());
+        assert_eq!(Plan::new(t0(), &sim).next(ActionStatus::Pending), None);
     }
 }

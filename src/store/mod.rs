@@ -53,9 +53,8 @@ impl Default for StoreOptions {
 /// One machine of the fixture fleet: the wire entity plus the emulator-only state around it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FleetMachine {
-    /// The machine's id as a key (the same as `machine.id`).
-    pub key: MachineId,
-    pub machine: Machine,
+    /// Shared by every tenant until one changes it (and by that tenant's actions on it).
+    pub machine: Arc<Machine>,
     /// `Some(scope)` when the machine starts isolated (`Full`, `Selective`, `UnManagedDevice`).
     pub isolation: Option<IsolationType>,
     /// Whether app execution starts restricted.
@@ -63,32 +62,93 @@ pub(crate) struct FleetMachine {
     pub simulation: SimulationOverride,
 }
 
-/// The fixture fleet, shared read-only by every tenant: sorted by id, with an id index.
+/// A machine's place in the fleet: the key every tenant stores its state of the machine under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct MachineKey(u32);
+
+/// The fixture fleet, shared read-only by every tenant: sorted by id, with indexes by id, by
+/// computer name (the full DNS name and its first label, lower case) and by `aadDeviceId`.
 #[derive(Debug)]
 pub(crate) struct Fleet {
     machines: Vec<FleetMachine>,
-    index: HashMap<MachineId, usize>,
+    by_id: HashMap<MachineId, MachineKey>,
+    by_name: HashMap<Box<str>, Vec<MachineKey>>,
+    by_aad_device_id: HashMap<Box<str>, MachineKey>,
 }
 
 impl Fleet {
     fn new(mut machines: Vec<FleetMachine>) -> Self {
         machines.sort_by(|a, b| a.machine.id.cmp(&b.machine.id));
-        let index = machines
+        machines.truncate(u32::MAX as usize);
+        let mut fleet = Self {
+            machines: Vec::new(),
+            by_id: HashMap::with_capacity(machines.len()),
+            by_name: HashMap::new(),
+            by_aad_device_id: HashMap::new(),
+        };
+        for (i, f) in machines.iter().enumerate() {
+            let key = MachineKey(i as u32);
+            let m = &f.machine;
+            if let Some(id) = MachineId::parse(&m.id) {
+                fleet.by_id.insert(id, key);
+            }
+            let name = m.computer_dns_name.to_lowercase();
+            if let Some((short, _)) = name.split_once('.') {
+                fleet.by_name.entry(short.into()).or_default().push(key);
+            }
+            fleet.by_name.entry(name.into()).or_default().push(key);
+            if let Some(aad) = m.aad_device_id.as_deref().filter(|a| !a.is_empty()) {
+                fleet
+                    .by_aad_device_id
+                    .entry(aad.to_ascii_lowercase().into())
+                    .or_insert(key);
+            }
+        }
+        fleet.by_name.shrink_to_fit();
+        fleet.machines = machines;
+        fleet
+    }
+
+    /// The machine at `key`.
+    pub(crate) fn at(&self, key: MachineKey) -> &FleetMachine {
+        &self.machines[key.0 as usize]
+    }
+
+    /// The key of the machine with id `id` (any case).
+    pub(crate) fn by_id(&self, id: &str) -> Option<MachineKey> {
+        if let Some(key) = self.by_id.get(id) {
+            return Some(*key);
+        }
+        let upper = id.len() == 40 && id.bytes().any(|b| b.is_ascii_uppercase());
+        upper
+            .then(|| self.by_id.get(id.to_ascii_lowercase().as_str()).copied())
+            .flatten()
+    }
+
+    /// The keys of the machines whose computer name (full or first label) is `name` (any case).
+    pub(crate) fn by_name(&self, name: &str) -> &[MachineKey] {
+        self.by_name
+            .get(name.to_lowercase().as_str())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The key of the machine whose `aadDeviceId` is `id` (any case).
+    pub(crate) fn by_aad_device_id(&self, id: &str) -> Option<MachineKey> {
+        self.by_aad_device_id
+            .get(id.to_ascii_lowercase().as_str())
+            .copied()
+    }
+
+    /// Every machine with its key, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (MachineKey, &FleetMachine)> {
+        self.machines
             .iter()
             .enumerate()
-            .map(|(i, f)| (f.key.clone(), i))
-            .collect();
-        Self { machines, index }
+            .map(|(i, f)| (MachineKey(i as u32), f))
     }
 
-    /// The machine with id `id` (lower case).
-    pub(crate) fn get(&self, id: &str) -> Option<&FleetMachine> {
-        self.index.get(id).map(|i| &self.machines[*i])
-    }
-
-    /// Every machine, in id order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &FleetMachine> {
-        self.machines.iter()
+    fn len(&self) -> usize {
+        self.machines.len()
     }
 }
 
@@ -167,7 +227,7 @@ impl Store {
 
     /// How many machines the fixture fleet has.
     pub(crate) fn fleet_len(&self) -> usize {
-        self.fleet.machines.len()
+        self.fleet.len()
     }
 
     /// Forgets a tenant's state; its next request starts again from the fleet. True if it existed.

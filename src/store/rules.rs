@@ -193,7 +193,7 @@ pub(crate) fn check_supported(
     let platform = match (&m.version, m.os_build) {
         (Some(v), _) if !v.is_empty() => format!("{} {v}", m.os_platform),
         (_, Some(b)) => format!("{} build {b}", m.os_platform),
-        _ => m.os_platform.clone(),
+        _ => m.os_platform.to_string(),
     };
     Err(ApiError::bad_request(
         Code::OsPlatformNotSupported,

@@ -6,12 +6,15 @@ mod helpers;
 
 mod action_list;
 mod actions;
+mod attack;
 mod auth;
+mod bounds;
 mod cli;
 mod connections;
 mod errors;
 mod identity;
 mod lifecycle;
+mod logging;
 mod machine_list;
 mod machines;
 mod other_actions;

@@ -1,18 +1,19 @@
 //! The lambda in a `$filter`: `any()` over a string collection (`machineTags`), with a
 //! comparison or a string function on its variable.
 
-use super::{AnyCond, Expr, Kind, Lit, Parser, Tok};
+use super::{AnyCond, Expr, Field, Kind, Lit, Parser, Tok};
 
-impl Parser {
+impl<R> Parser<R> {
     /// `field/any(v: v op 'x')` or `field/any(v: func(v, 'x'))` on a string collection, from the
     /// `/` on.
-    pub(super) fn any(&mut self, field: &'static str) -> Result<Expr, String> {
+    pub(super) fn any(&mut self, field: &'static Field<R>) -> Result<Expr<R>, String> {
         self.pos += 1;
+        let name = field.name;
         if !self.peek_keyword("any") {
-            return Err(format!("expected 'any' after '{field}/'"));
+            return Err(format!("expected 'any' after '{name}/'"));
         }
-        if self.kind(field) != Kind::StrList {
-            return Err(format!("'{field}' is not a collection; any() needs one"));
+        if field.kind != Kind::StrList {
+            return Err(format!("'{name}' is not a collection; any() needs one"));
         }
         self.pos += 1;
         self.expect(Tok::Open, "'(' after any")?;
@@ -33,7 +34,7 @@ impl Parser {
             let op = self.op()?;
             match self.raw_literal()? {
                 Tok::Str(s) => AnyCond::Cmp(op, Lit::Str(s.to_lowercase())),
-                other => return Err(format!("{field} holds strings; found {other:?}")),
+                other => return Err(format!("{name} holds strings; found {other:?}")),
             }
         };
         self.expect(Tok::Close, "')' to close any()")?;

@@ -1,10 +1,10 @@
 //! Literals in a `$filter`: reading one token as a literal, and typing it as the property it is
 //! compared with (strings, enum constants, integers, date-times, booleans, null, bare GUIDs).
 
-use super::{Kind, Lit, Op, Parser, Tok};
+use super::{Field, Kind, Lit, Op, Parser, Tok};
 use crate::model::Timestamp;
 
-impl Parser {
+impl<R> Parser<R> {
     /// The next token as a literal: a string, a bare literal, or `true`/`false`/`null` (any case,
     /// lower-cased).
     pub(super) fn raw_literal(&mut self) -> Result<Tok, String> {
@@ -27,8 +27,8 @@ impl Parser {
     }
 
     /// The literal as the field's type, or a type-mismatch error worded as OData words it.
-    pub(super) fn typed(&self, field: &str, raw: Tok, op: Op) -> Result<Lit, String> {
-        let kind = self.kind(field);
+    pub(super) fn typed(&self, field: &Field<R>, raw: Tok, op: Op) -> Result<Lit, String> {
+        let kind = field.kind;
         let mismatch = |found: &str| {
             format!(
                 "A binary operator with incompatible types was detected. Found operand types '{}' and '{found}' for operator kind '{}'.",
@@ -41,7 +41,7 @@ impl Parser {
         }
         match (kind, raw) {
             (Kind::Str, Tok::Str(s)) => Ok(Lit::Str(s.to_lowercase())),
-            (Kind::Enum(values), Tok::Str(s)) => enum_literal(values, field, &s),
+            (Kind::Enum(values), Tok::Str(s)) => enum_literal(values, field.name, &s),
             (Kind::Int, Tok::Bare(b)) => {
                 b.parse().map(Lit::Int).map_err(|_| mismatch("Edm.Double"))
             }
@@ -76,7 +76,10 @@ fn enum_literal(values: &[&str], field: &str, s: &str) -> Result<Lit, String> {
 /// A date-time literal, quoted or not, in the wire format.
 fn time_literal(b: &str) -> Result<Lit, String> {
     parse_time(b)
-        .map(|t| Lit::Time(t.to_string()))
+        .map(|t| {
+            let ns = t.0.nanosecond();
+            Lit::Time(t.0.replace_nanosecond(ns - ns % 100).unwrap_or(t.0))
+        })
         .ok_or_else(|| format!("'{b}' is not a valid Edm.DateTimeOffset literal"))
 }
 

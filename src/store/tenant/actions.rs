@@ -2,29 +2,52 @@
 //! reading and listing them, and what a succeeded action changes on its machine.
 
 use super::*;
+use crate::{
+    model::{Cancellation, RelatedFileInfo},
+    odata::{self, Page, Query},
+};
 
 impl Tenant {
-    /// Every action on machines the caller sees, as of `now`, in creation order.
-    pub(crate) fn actions(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<MachineAction> {
-        // Actions exist only on machines this tenant has its own copy of.
-        let keys: Vec<MachineId> = self.machines.iter().map(|e| e.key().clone()).collect();
-        let mut visible = std::collections::HashSet::new();
-        for k in &keys {
-            if let Some(mut m) = self.machines.get_mut(k) {
-                settle(&mut m, &self.actions, now);
-                if vis.sees(&m.machine) {
-                    visible.insert(k.clone());
-                }
+    /// One page of the actions on machines the caller sees, as of `now`, in creation order
+    /// before `$orderby`.
+    pub(crate) fn actions(
+        &self,
+        vis: &Visibility,
+        q: &Query<MachineAction>,
+        page_size: usize,
+        now: OffsetDateTime,
+    ) -> Page<MachineAction> {
+        let state = self.read_settled(now);
+        // `machineId eq '...'` (alone or and-ed): only that machine's actions can match.
+        let one_machine = q
+            .filter
+            .as_ref()
+            .and_then(|e| e.required_eq("machineId"))
+            .map(|id| {
+                self.fleet
+                    .by_id(id)
+                    .and_then(|key| state.machines.get(&key))
+            });
+        let page = match one_machine {
+            Some(machine) => {
+                let seqs = machine.map_or(&[][..], |m| &m.history);
+                let rows = seqs
+                    .iter()
+                    .filter_map(|s| state.actions.get(*s as usize))
+                    .map(|slot| &slot.wire)
+                    .filter(|a| vis.sees(&a.machine));
+                odata::select(q, rows, page_size)
             }
-        }
-        let mut rows: Vec<(u64, MachineAction)> = self
-            .actions
-            .iter()
-            .filter(|a| visible.contains(a.wire.machine_id.as_str()))
-            .map(|a| (a.seq, a.wire.clone()))
-            .collect();
-        rows.sort_by_key(|(seq, _)| *seq);
-        rows.into_iter().map(|(_, a)| a).collect()
+            None => {
+                let rows = state
+                    .actions
+                    .iter()
+                    .map(|slot| &slot.wire)
+                    .filter(|a| vis.sees(&a.machine));
+                odata::select(q, rows, page_size)
+            }
+        };
+        page.map(MachineAction::clone)
     }
 
     /// Cancels action `id` (spec §5.3): 404 if unknown or invisible, 400 if already terminal.
@@ -37,104 +60,99 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Result<MachineAction, ApiError> {
         let not_found = || ApiError::action_not_found(&id.to_string());
-        let machine_id = self
-            .actions
-            .get(&id)
-            .ok_or_else(not_found)?
-            .wire
-            .machine_id
-            .clone();
-        let mut m = self
-            .machines
-            .get_mut(machine_id.as_str())
-            .ok_or_else(not_found)?;
-        settle(&mut m, &self.actions, now);
-        if !vis.sees(&m.machine) {
+        let mut guard = self.write_settled(now);
+        let state = &mut *guard;
+        let seq = *state.by_id.get(&id).ok_or_else(not_found)?;
+        let requestor = state.share(requestor);
+        let slot = state.actions.get_mut(seq as usize).ok_or_else(not_found)?;
+        if !vis.sees(&slot.wire.machine) {
             return Err(not_found());
         }
-        let mut a = self.actions.get_mut(&id).ok_or_else(not_found)?;
-        if a.wire.status.is_terminal() {
+        let a = &mut slot.wire;
+        if a.status.is_terminal() {
             return Err(ApiError::bad_request(
                 Code::BadRequest,
                 format!(
                     "Machine action {id} cannot be cancelled: it is already in a final state ({:?}).",
-                    a.wire.status
+                    a.status
                 ),
             ));
         }
         let ts = Timestamp(now);
-        a.wire.status = ActionStatus::Cancelled;
-        a.wire.last_update_date_time_utc = ts;
-        a.wire.cancellation_requestor = Some(requestor.to_owned());
-        a.wire.cancellation_comment = comment;
-        a.wire.cancellation_date_time_utc = Some(ts);
-        let wire = a.wire.clone();
-        drop(a);
-        m.in_flight.retain(|x| *x != id);
+        a.status = ActionStatus::Cancelled;
+        a.last_update_date_time_utc = ts;
+        a.cancellation = Some(Box::new(Cancellation {
+            requestor,
+            comment: comment.map(String::into_boxed_str),
+            at: ts,
+        }));
+        let wire = a.clone();
+        if let Some(m) = state.machines.get_mut(&slot.machine) {
+            m.land(seq, &group_of(&wire));
+        }
         Ok(wire)
     }
 
-    /// Creates an action on machine `key`, atomically with the duplicate check: the machine's
-    /// entry stays locked from the checks to the insert.
+    /// Creates an action on machine `key`, atomically with the duplicate check: the tenant's
+    /// state stays locked from the checks to the insert.
     pub(crate) fn submit(
         &self,
-        key: &MachineId,
+        key: MachineKey,
         new: NewAction,
         now: OffsetDateTime,
     ) -> Result<Submitted, ApiError> {
-        let mut m = self
-            .own(key, now)
-            .ok_or_else(|| ApiError::machine_not_found(key.as_str()))?;
+        let policy = self.duplicate_policy();
+        let mut guard = self.write_settled(now);
+        let state = &mut *guard;
+        let requestor = state.share(&new.requestor);
+        let comment = state.share(&new.comment);
+        let seq = Seq::try_from(state.actions.len()).map_err(|_| {
+            ApiError::bad_request(
+                Code::BadRequest,
+                "This tenant holds too many machine actions.",
+            )
+        })?;
+        let m = self.own(&mut state.machines, key);
         let kind = new.action_type;
-        check_sensor(&m, kind)?;
+        check_sensor(m, kind)?;
         rules::check_supported(&m.machine, kind, new.scope)?;
         let group = rules::conflict_group(kind, new.sha1.as_deref());
-        if let Some(existing) = self.duplicate_of(&m, &group)? {
-            return Ok(Submitted::Existing(existing));
+        if let Some(existing) = m.oldest_in(&group) {
+            match policy {
+                DuplicatePolicy::Reject => {
+                    return Err(ApiError::bad_request(
+                        Code::ActiveRequestAlreadyExists,
+                        "Action is already in progress",
+                    ))
+                }
+                DuplicatePolicy::ReturnExisting => {
+                    let wire = state.actions.get(existing as usize).map(|s| s.wire.clone());
+                    if let Some(wire) = wire {
+                        return Ok(Submitted::Existing(wire));
+                    }
+                }
+                DuplicatePolicy::Allow => {}
+            }
         }
         if self.options.strict_state {
-            check_state(&m, kind)?;
+            check_state(m, kind)?;
         }
-        let wire = pending(&m.machine, new, now);
         let mut sim = m.simulation;
         if let Some(outcome) = m.next_outcome.take() {
             sim.outcome = outcome;
         }
-        let record = ActionRecord {
+        let plan = Plan::new(now, &sim);
+        let wire = pending(&m.machine, new, (requestor, comment), now);
+        m.groups.entry(group.clone()).or_default().insert(seq);
+        m.in_flight.insert(seq, plan);
+        m.history.push(seq);
+        state.by_id.insert(wire.id, seq);
+        state.actions.push(Slot {
             wire: wire.clone(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            plan: Plan::new(now, &sim),
-            group,
-        };
-        self.actions.insert(wire.id, record);
-        m.in_flight.push(wire.id);
-        Ok(Submitted::Created(wire))
-    }
-
-    /// An in-flight action of `group` on `m`, as the duplicate policy treats it: `Err` (reject),
-    /// `Some` (return the existing one) or `None` (none in flight, or allowed).
-    fn duplicate_of(
-        &self,
-        m: &MachineState,
-        group: &ConflictGroup,
-    ) -> Result<Option<MachineAction>, ApiError> {
-        let in_flight = m.in_flight.iter().find_map(|id| {
-            self.actions
-                .get(id)
-                .filter(|a| a.group == *group)
-                .map(|a| a.wire.clone())
+            machine: key,
         });
-        let Some(existing) = in_flight else {
-            return Ok(None);
-        };
-        match self.duplicate_policy() {
-            DuplicatePolicy::Reject => Err(ApiError::bad_request(
-                Code::ActiveRequestAlreadyExists,
-                "Action is already in progress",
-            )),
-            DuplicatePolicy::ReturnExisting => Ok(Some(existing)),
-            DuplicatePolicy::Allow => Ok(None),
-        }
+        state.schedule(seq, &plan, ActionStatus::Pending);
+        Ok(Submitted::Created(wire))
     }
 
     /// The action `id` as of `now`, if the caller sees its machine.
@@ -144,17 +162,14 @@ impl Tenant {
         vis: &Visibility,
         now: OffsetDateTime,
     ) -> Option<MachineAction> {
-        let machine_id = self.actions.get(&id)?.wire.machine_id.clone();
-        // The action guard is dropped above: settling takes the machine entry first (lock order).
-        let visible = {
-            let mut m = self.machines.get_mut(machine_id.as_str())?;
-            settle(&mut m, &self.actions, now);
-            vis.sees(&m.machine)
-        };
-        if !visible {
-            return None;
-        }
-        self.actions.get(&id).map(|a| a.wire.clone())
+        let state = self.read_settled(now);
+        let seq = *state.by_id.get(&id)?;
+        state
+            .actions
+            .get(seq as usize)
+            .map(|slot| &slot.wire)
+            .filter(|a| vis.sees(&a.machine))
+            .cloned()
     }
 }
 
@@ -188,8 +203,9 @@ pub(super) fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option
         ActionType::RestrictCodeExecution => m.restricted = true,
         ActionType::UnrestrictCodeExecution => m.restricted = false,
         ActionType::Offboard => {
-            m.machine.onboarding_status = OnboardingStatus::Offboarded;
-            m.machine.health_status = HealthStatus::Inactive;
+            let machine = Arc::make_mut(&mut m.machine);
+            machine.onboarding_status = OnboardingStatus::Offboarded;
+            machine.health_status = HealthStatus::Inactive;
         }
         _ => {}
     }
@@ -209,32 +225,25 @@ fn check_sensor(m: &MachineState, kind: ActionType) -> Result<(), ApiError> {
     ))
 }
 
-/// A new `Pending` action on `machine`, with the wire's fixed values (spec §4.1).
-fn pending(machine: &Machine, new: NewAction, now: OffsetDateTime) -> MachineAction {
+/// A new `Pending` action on `machine` (spec §4.1).
+fn pending(
+    machine: &Arc<Machine>,
+    new: NewAction,
+    (requestor, comment): (Arc<str>, Arc<str>),
+    now: OffsetDateTime,
+) -> MachineAction {
     let ts = Timestamp(now);
     MachineAction {
         id: Uuid::new_v4(),
         action_type: new.action_type,
-        title: None,
-        requestor: new.requestor,
-        requestor_comment: new.comment,
         status: ActionStatus::Pending,
-        machine_id: machine.id.clone(),
-        computer_dns_name: machine.computer_dns_name.clone(),
+        scope: new.scope,
+        machine: Arc::clone(machine),
+        requestor,
+        requestor_comment: comment,
         creation_date_time_utc: ts,
         last_update_date_time_utc: ts,
-        cancellation_requestor: None,
-        cancellation_comment: None,
-        cancellation_date_time_utc: None,
-        error_h_result: 0,
-        scope: new.scope,
-        external_id: None,
-        request_source: "PublicApi".to_owned(),
-        related_file_info: new.sha1.map(|h| RelatedFileInfo {
-            file_identifier: h,
-            file_identifier_type: "Sha1".to_owned(),
-        }),
-        commands: Vec::new(),
-        troubleshoot_info: None,
+        cancellation: None,
+        related_file_info: new.sha1.map(|h| RelatedFileInfo { sha1: h.into() }),
     }
 }

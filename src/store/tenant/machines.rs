@@ -1,15 +1,16 @@
-//! A tenant's machines: resolving an id or computer name, reading them (the wire entity and the
-//! emulator-side view), and changing a machine's device behaviour.
+//! A tenant's machines: resolving an id, computer name or `aadDeviceId`, reading them (the wire
+//! entity, a filtered page, and the emulator-side view), and changing a machine's behaviour.
 
 use serde::Serialize;
 
 use super::*;
+use crate::odata::{self, Page, Query};
 
 /// The emulator-side view of a machine, for `GET /_mock/machines/{id}`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MachineView {
-    pub machine: Machine,
+    pub machine: Arc<Machine>,
     pub isolated: bool,
     pub isolation_scope: Option<IsolationType>,
     pub app_execution_restricted: bool,
@@ -20,72 +21,84 @@ pub(crate) struct MachineView {
 
 impl Tenant {
     /// The key of the machine `id_or_name` names: its id (any case), else its computer name (full
-    /// DNS name or first label, any case; the most recently seen one when several match).
+    /// DNS name or first label, any case; the most recently seen one when several match), else
+    /// its `aadDeviceId`. Each is an index lookup.
     pub(crate) fn resolve(
         &self,
         id_or_name: &str,
         vis: &Visibility,
-    ) -> Result<MachineId, ApiError> {
+    ) -> Result<MachineKey, ApiError> {
         // Ids, names and device groups never change, so the shared fleet answers for every tenant.
-        let lc = id_or_name.to_ascii_lowercase();
-        if let Some(f) = self.fleet.get(&lc) {
-            if vis.sees(&f.machine) {
-                return Ok(f.key.clone());
-            }
-            return Err(ApiError::machine_not_found(id_or_name));
+        let not_found = || ApiError::machine_not_found(id_or_name);
+        let sees = |key: &MachineKey| vis.sees(&self.fleet.at(*key).machine);
+        if let Some(key) = self.fleet.by_id(id_or_name) {
+            return Some(key).filter(sees).ok_or_else(not_found);
         }
-        let mut best: Option<(Timestamp, MachineId)> = None;
-        for f in self.fleet.iter() {
-            let m = &f.machine;
-            let name = m.computer_dns_name.to_ascii_lowercase();
-            let short = name.split('.').next().unwrap_or_default();
-            if (name == lc || short == lc)
-                && vis.sees(m)
-                && best.as_ref().is_none_or(|(t, _)| m.last_seen > *t)
-            {
-                best = Some((m.last_seen, f.key.clone()));
-            }
+        let named = self
+            .fleet
+            .by_name(id_or_name)
+            .iter()
+            .filter(|k| sees(k))
+            .max_by_key(|k| self.fleet.at(**k).machine.last_seen);
+        if let Some(key) = named {
+            return Ok(*key);
         }
-        best.map(|(_, id)| id)
-            .ok_or_else(|| ApiError::machine_not_found(id_or_name))
+        self.fleet
+            .by_aad_device_id(id_or_name)
+            .filter(sees)
+            .ok_or_else(not_found)
     }
 
     /// The machine `key` as of `now`.
-    pub(crate) fn machine(&self, key: &MachineId, now: OffsetDateTime) -> Option<Machine> {
-        if let Some(mut m) = self.machines.get_mut(key) {
-            settle(&mut m, &self.actions, now);
-            return Some(m.machine.clone());
-        }
-        // Untouched by this tenant: the fleet's machine, as is.
-        self.fleet.get(key.as_str()).map(|f| f.machine.clone())
+    pub(crate) fn machine(&self, key: MachineKey, now: OffsetDateTime) -> Arc<Machine> {
+        let state = self.read_settled(now);
+        Arc::clone(self.machine_in(&state, key))
     }
 
-    /// Every machine the caller sees, as of `now`, in fleet id order.
-    pub(crate) fn machines(&self, vis: &Visibility, now: OffsetDateTime) -> Vec<Machine> {
-        self.fleet
+    /// One page of the machines the caller sees, as of `now`, in fleet id order before `$orderby`.
+    pub(crate) fn machines(
+        &self,
+        vis: &Visibility,
+        q: &Query<Machine>,
+        page_size: usize,
+        now: OffsetDateTime,
+    ) -> Page<Arc<Machine>> {
+        let state = self.read_settled(now);
+        let rows = self
+            .fleet
             .iter()
-            .filter(|f| vis.sees(&f.machine))
-            .filter_map(|f| self.machine(&f.key, now))
-            .collect()
+            .map(|(key, _)| self.machine_in(&state, key))
+            .filter(|m| vis.sees(m));
+        odata::select(q, rows, page_size).map(Arc::clone)
     }
 
     /// The emulator-side view of machine `key` as of `now`.
-    pub(crate) fn view(&self, key: &MachineId, now: OffsetDateTime) -> Option<MachineView> {
-        let of = |m: &MachineState| MachineView {
-            machine: m.machine.clone(),
+    pub(crate) fn view(&self, key: MachineKey, now: OffsetDateTime) -> MachineView {
+        let state = self.read_settled(now);
+        let seed;
+        let m = match state.machines.get(&key) {
+            Some(m) => m,
+            None => {
+                // Untouched: the fleet's machine with the server-wide simulation defaults applied.
+                seed = MachineState::seed(self.fleet.at(key), self.options.simulation);
+                &seed
+            }
+        };
+        let mut in_flight: Vec<Seq> = m.in_flight.keys().copied().collect();
+        in_flight.sort_unstable();
+        MachineView {
+            machine: Arc::clone(&m.machine),
             isolated: m.isolation.is_some(),
             isolation_scope: m.isolation,
             app_execution_restricted: m.restricted,
             simulation: m.simulation,
             next_outcome: m.next_outcome,
-            in_flight_actions: m.in_flight.clone(),
-        };
-        if let Some(mut m) = self.machines.get_mut(key) {
-            settle(&mut m, &self.actions, now);
-            return Some(of(&m));
+            in_flight_actions: in_flight
+                .iter()
+                .filter_map(|s| state.actions.get(*s as usize))
+                .map(|slot| slot.wire.id)
+                .collect(),
         }
-        // Untouched: the fleet's machine with the server-wide simulation defaults applied.
-        self.fleet.get(key.as_str()).map(|f| of(&self.seed(f)))
     }
 
     /// Changes machine `key`'s device behaviour. Actions not yet picked up are re-planned: a
@@ -93,29 +106,33 @@ impl Tenant {
     /// leaves them to time out three days after their creation.
     pub(crate) fn set_simulation(
         &self,
-        key: &MachineId,
-        change: SimulationOverride,
+        key: MachineKey,
+        change: super::super::SimulationOverride,
         next_outcome: Option<Outcome>,
         now: OffsetDateTime,
-    ) -> Option<MachineView> {
+    ) -> MachineView {
         {
-            let mut m = self.own(key, now)?;
+            let mut guard = self.write_settled(now);
+            let state = &mut *guard;
+            let m = self.own(&mut state.machines, key);
             m.simulation = change.apply(m.simulation);
             if next_outcome.is_some() {
                 m.next_outcome = next_outcome;
             }
             let sim = m.simulation;
-            for id in &m.in_flight {
-                if let Some(mut a) = self.actions.get_mut(id) {
-                    if a.wire.status == ActionStatus::Pending {
-                        let created = a.wire.creation_date_time_utc.0;
-                        a.plan = if sim.online {
-                            Plan::new(now, &sim)
-                        } else {
-                            Plan::new(created, &sim)
-                        };
-                    }
+            let mut replanned = Vec::new();
+            for (seq, plan) in &mut m.in_flight {
+                let Some(slot) = state.actions.get(*seq as usize) else {
+                    continue;
+                };
+                if slot.wire.status == ActionStatus::Pending {
+                    let created = slot.wire.creation_date_time_utc.0;
+                    *plan = Plan::new(if sim.online { now } else { created }, &sim);
+                    replanned.push((*seq, *plan));
                 }
+            }
+            for (seq, plan) in replanned {
+                state.schedule(seq, &plan, ActionStatus::Pending);
             }
         }
         self.view(key, now)

@@ -1,18 +1,27 @@
 //! One tenant's machines and machine actions, and the atomic submit / settle steps on them.
 //!
-//! Lock order is always machine entry, then action entries, and a machine entry is held for the
-//! whole of a submit: the duplicate check and the insert are one step, so of N concurrent
-//! requests for one machine and conflict group exactly one creates an action.
+//! A tenant's state sits behind one `RwLock`: reads share it, changes (a submit, a cancel, a
+//! simulation change, and settling transitions that have fallen due) take it alone, so the
+//! duplicate check and the insert are one step and of N concurrent requests for one machine and
+//! conflict group exactly one creates an action. No guard leaves a method.
+//!
+//! The costs do not grow with history:
+//! - actions sit in a `Vec` in creation order, with an id index; lists walk it and stop once the
+//!   page is known;
+//! - each machine keeps its in-flight actions by id and by conflict group, so the duplicate check
+//!   and a transition cost O(log in-flight on that machine);
+//! - every in-flight action's next transition is in one time-ordered heap, so settling finds
+//!   nothing due in O(1), and completing k actions at once costs O(k log n).
 //!
 //! Here: the tenant's state and settling it; reading machines and changing their behaviour is in
 //! `machines`, submitting and reading actions in `actions`.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex,
+use std::{
+    cmp::Reverse,
+    collections::{BTreeSet, BinaryHeap, HashMap},
+    sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
-use dashmap::{mapref::one::RefMut, DashMap};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,37 +29,78 @@ mod actions;
 mod machines;
 
 use super::{
-    lifecycle::{Outcome, Plan, Simulation, SimulationOverride},
+    lifecycle::{Outcome, Plan, Simulation},
     rules::{self, ConflictGroup},
-    DuplicatePolicy, Fleet, FleetMachine, StoreOptions, Visibility,
+    DuplicatePolicy, Fleet, FleetMachine, MachineKey, StoreOptions, Visibility,
 };
 use crate::{
     error::{ApiError, Code},
     model::{
-        ActionStatus, ActionType, HealthStatus, IsolationType, Machine, MachineAction, MachineId,
-        OnboardingStatus, RelatedFileInfo, Scope, Timestamp,
+        ActionStatus, ActionType, HealthStatus, IsolationType, Machine, MachineAction,
+        OnboardingStatus, Scope, Timestamp,
     },
 };
 
-/// A machine and the emulator-only state the wire entity does not show.
+/// An action's place in its tenant's creation order.
+type Seq = u32;
+
+/// A machine this tenant has changed or acted on, and the emulator-only state the wire entity
+/// does not show.
 #[derive(Debug, Clone)]
 struct MachineState {
-    machine: Machine,
+    /// The fleet's machine until an action changes a wire property (offboarding).
+    machine: Arc<Machine>,
     isolation: Option<IsolationType>,
     restricted: bool,
     simulation: Simulation,
     /// Outcome of the next action only, then back to `simulation.outcome`.
     next_outcome: Option<Outcome>,
-    /// Actions not yet terminal, oldest first.
-    in_flight: Vec<Uuid>,
+    /// Actions not yet terminal, with their plans.
+    in_flight: HashMap<Seq, Plan>,
+    /// The same actions by conflict group, oldest first.
+    groups: HashMap<ConflictGroup, BTreeSet<Seq>>,
+    /// Every action on this machine, oldest first (a list filtered by `machineId` walks this).
+    history: Vec<Seq>,
 }
 
+impl MachineState {
+    /// A fleet machine as a tenant's state starts it, with the server-wide simulation defaults.
+    fn seed(f: &FleetMachine, defaults: Simulation) -> Self {
+        Self {
+            machine: Arc::clone(&f.machine),
+            isolation: f.isolation,
+            restricted: f.restricted,
+            simulation: f.simulation.apply(defaults),
+            next_outcome: None,
+            in_flight: HashMap::new(),
+            groups: HashMap::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// The oldest in-flight action of `group`.
+    fn oldest_in(&self, group: &ConflictGroup) -> Option<Seq> {
+        self.groups.get(group).and_then(|s| s.first().copied())
+    }
+
+    /// Forgets in-flight action `seq` of conflict group `group` (it reached a terminal status).
+    fn land(&mut self, seq: Seq, group: &ConflictGroup) {
+        if self.in_flight.remove(&seq).is_some() {
+            if let Some(set) = self.groups.get_mut(group) {
+                set.remove(&seq);
+                if set.is_empty() {
+                    self.groups.remove(group);
+                }
+            }
+        }
+    }
+}
+
+/// A stored action and the machine it acts on.
 #[derive(Debug, Clone)]
-struct ActionRecord {
+struct Slot {
     wire: MachineAction,
-    seq: u64,
-    plan: Plan,
-    group: ConflictGroup,
+    machine: MachineKey,
 }
 
 /// What a client asked for, validated by the route.
@@ -81,71 +131,177 @@ impl Submitted {
     }
 }
 
-/// Shards of a tenant's maps (a power of two, as dashmap requires).
-const TENANT_SHARDS: usize = 4;
+/// A tenant's mutable state (behind the tenant's lock).
+#[derive(Debug, Default)]
+struct State {
+    /// This tenant's copies of the machines it has acted on; the others are read from the fleet.
+    machines: HashMap<MachineKey, MachineState>,
+    /// Every action, in creation order (`Seq` is the index).
+    actions: Vec<Slot>,
+    by_id: HashMap<Uuid, Seq>,
+    /// The next transition of every in-flight action, earliest first. An entry whose action has
+    /// moved on (re-planned, cancelled) is stale and skipped when it comes up.
+    schedule: BinaryHeap<Reverse<(OffsetDateTime, Seq)>>,
+    /// Requestor names and comments, shared by the actions that carry them (automation sends
+    /// the same few again and again).
+    shared: Vec<Arc<str>>,
+}
+
+impl State {
+    /// Whether a transition is due at `now`.
+    fn due(&self, now: OffsetDateTime) -> bool {
+        self.schedule
+            .peek()
+            .is_some_and(|Reverse((t, _))| *t <= now)
+    }
+
+    /// Replays every transition due by `now`, in time order (creation order between equal
+    /// times), applying each action's effect on its machine when it reaches `Succeeded`.
+    fn settle(&mut self, now: OffsetDateTime) {
+        while let Some(Reverse((at, seq))) = self.schedule.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.schedule.pop();
+            self.step(seq, at);
+        }
+    }
+
+    /// Makes the transition of action `seq` scheduled at `at`, unless the entry is stale.
+    fn step(&mut self, seq: Seq, at: OffsetDateTime) {
+        let Some(slot) = self.actions.get_mut(seq as usize) else {
+            return;
+        };
+        let Some(m) = self.machines.get_mut(&slot.machine) else {
+            return;
+        };
+        let Some(plan) = m.in_flight.get(&seq).copied() else {
+            return; // terminal already (cancelled)
+        };
+        let Some((t, status)) = plan.next(slot.wire.status) else {
+            return;
+        };
+        if t != at {
+            return; // re-planned: another entry holds the real time
+        }
+        slot.wire.status = status;
+        slot.wire.last_update_date_time_utc = Timestamp(at);
+        if status.is_terminal() {
+            m.land(seq, &group_of(&slot.wire));
+            if status == ActionStatus::Succeeded {
+                actions::apply_effect(m, slot.wire.action_type, slot.wire.scope);
+            }
+        } else if let Some((next, _)) = plan.next(status) {
+            self.schedule.push(Reverse((next, seq)));
+        }
+    }
+
+    /// Schedules the first transition of in-flight action `seq` under `plan`.
+    fn schedule(&mut self, seq: Seq, plan: &Plan, status: ActionStatus) {
+        if let Some((t, _)) = plan.next(status) {
+            self.schedule.push(Reverse((t, seq)));
+        }
+    }
+
+    /// The shared copy of `text` (a requestor name or a comment).
+    fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(r) = self.shared.iter().find(|r| ***r == *text) {
+            return Arc::clone(r);
+        }
+        let r: Arc<str> = text.into();
+        // Bounded: past this many distinct texts, each action keeps its own copy.
+        if self.shared.len() < MAX_SHARED_TEXTS {
+            self.shared.push(Arc::clone(&r));
+        }
+        r
+    }
+}
+
+/// The conflict group of a stored action.
+fn group_of(a: &MachineAction) -> ConflictGroup {
+    let sha1 = a.related_file_info.as_ref().map(|f| &*f.sha1);
+    rules::conflict_group(a.action_type, sha1)
+}
+
+/// How many distinct requestor names and comments a tenant shares between its actions.
+const MAX_SHARED_TEXTS: usize = 64;
 
 /// One tenant's state.
 #[derive(Debug)]
 pub(crate) struct Tenant {
     /// The shared fixture fleet: what every machine looks like until this tenant changes it.
     fleet: Arc<Fleet>,
-    /// This tenant's copies of the machines it has changed; the others are read from `fleet`.
-    machines: DashMap<MachineId, MachineState>,
-    actions: DashMap<Uuid, ActionRecord>,
-    seq: AtomicU64,
     options: StoreOptions,
     policy_override: Mutex<Option<DuplicatePolicy>>,
+    state: RwLock<State>,
 }
 
 impl Tenant {
+    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions) -> Self {
+        Self {
+            fleet,
+            options,
+            policy_override: Mutex::new(None),
+            state: RwLock::new(State::default()),
+        }
+    }
+
     /// How many machines this tenant has copied from the fleet (for tests of copy-on-write).
     #[cfg(test)]
     pub(crate) fn copied(&self) -> usize {
-        self.machines.len()
+        self.read_settled(OffsetDateTime::UNIX_EPOCH).machines.len()
     }
 
-    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions) -> Self {
-        // A tenant sees little concurrency; DashMap's default (4 shards per core) would make every
-        // fresh tenant pay for hundreds of empty shards on a large CI host.
-        Self {
-            fleet,
-            machines: DashMap::with_shard_amount(TENANT_SHARDS),
-            actions: DashMap::with_shard_amount(TENANT_SHARDS),
-            seq: AtomicU64::new(0),
-            options,
-            policy_override: Mutex::new(None),
-        }
+    /// How many actions this tenant has (lists use it to judge a query's cost).
+    pub(crate) fn action_count(&self) -> usize {
+        self.read().actions.len()
     }
 
-    /// A fleet machine as this tenant's state starts it.
-    fn seed(&self, f: &FleetMachine) -> MachineState {
-        MachineState {
-            machine: f.machine.clone(),
-            isolation: f.isolation,
-            restricted: f.restricted,
-            simulation: f.simulation.apply(self.options.simulation),
-            next_outcome: None,
-            in_flight: Vec::new(),
-        }
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// This tenant's own copy of machine `key`, made from the fleet on first use, settled to `now`.
-    fn own(
-        &self,
-        key: &MachineId,
-        now: OffsetDateTime,
-    ) -> Option<RefMut<'_, MachineId, MachineState>> {
-        let mut m = match self.machines.get_mut(key) {
-            Some(m) => m,
-            None => {
-                let f = self.fleet.get(key.as_str())?;
-                self.machines
-                    .entry(key.clone())
-                    .or_insert_with(|| self.seed(f))
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state for reading, with every transition due by `now` made first.
+    fn read_settled(&self, now: OffsetDateTime) -> RwLockReadGuard<'_, State> {
+        {
+            let state = self.read();
+            if !state.due(now) {
+                return state;
             }
-        };
-        settle(&mut m, &self.actions, now);
-        Some(m)
+        }
+        self.write().settle(now);
+        self.read()
+    }
+
+    /// The state for changing, settled to `now`.
+    fn write_settled(&self, now: OffsetDateTime) -> RwLockWriteGuard<'_, State> {
+        let mut state = self.write();
+        state.settle(now);
+        state
+    }
+
+    /// The machine at `key` as this tenant sees it: its own copy, or the fleet's.
+    fn machine_in<'s>(&'s self, state: &'s State, key: MachineKey) -> &'s Arc<Machine> {
+        state
+            .machines
+            .get(&key)
+            .map_or(&self.fleet.at(key).machine, |m| &m.machine)
+    }
+
+    /// This tenant's own state of machine `key` (in `machines`), made from the fleet on first use.
+    fn own<'s>(
+        &self,
+        machines: &'s mut HashMap<MachineKey, MachineState>,
+        key: MachineKey,
+    ) -> &'s mut MachineState {
+        let defaults = self.options.simulation;
+        machines
+            .entry(key)
+            .or_insert_with(|| MachineState::seed(self.fleet.at(key), defaults))
     }
 
     /// The duplicate policy in force for this tenant.
@@ -166,32 +322,5 @@ impl Tenant {
     }
 }
 
-/// Replays every transition of `m`'s in-flight actions that is due by `now`, in time order,
-/// applying each action's effect on the machine when it reaches `Succeeded`.
-fn settle(m: &mut MachineState, actions: &DashMap<Uuid, ActionRecord>, now: OffsetDateTime) {
-    let mut events = Vec::new();
-    for id in &m.in_flight {
-        if let Some(a) = actions.get(id) {
-            for (at, status) in a.plan.due(a.wire.status, now) {
-                events.push((at, a.seq, status.is_terminal(), status, *id));
-            }
-        }
-    }
-    if events.is_empty() {
-        return;
-    }
-    events.sort_by_key(|e| (e.0, e.1, e.2));
-    for (at, _, terminal, status, id) in events {
-        let effect = actions.get_mut(&id).map(|mut a| {
-            a.wire.status = status;
-            a.wire.last_update_date_time_utc = Timestamp(at);
-            (a.wire.action_type, a.wire.scope)
-        });
-        if let (ActionStatus::Succeeded, Some((kind, scope))) = (status, effect) {
-            actions::apply_effect(m, kind, scope);
-        }
-        if terminal {
-            m.in_flight.retain(|x| *x != id);
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -179,7 +179,7 @@ async fn a_client_assertion_signed_with_the_registered_certificate_authenticates
     entra_error(r, 401, "invalid_client", 700021);
     let wrong_aud = assertion(Algorithm::RS256, key, DEV_APP_ID, "https://example.com/");
     let r = app.send(Req::post(&aud).form(&form(&wrong_aud))).await;
-    entra_error(r, 401, "invalid_client", 700212);
+    entra_error(r, 401, "invalid_client", 700023);
 }
 
 #[tokio::test]
