@@ -19,6 +19,77 @@ pub(crate) const MAX_PAGE_SIZE: usize = 10_000;
 /// How long in-flight requests may still run after a stop before the server exits.
 pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Default connection timeouts (see [`ConnectionLimits`]).
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than the idle timeout of common client pools (Go and hyper 90 s, .NET 60 s), so the
+/// server is rarely the side that closes a pooled connection under a client's new request.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most connections served at once by default (fewer when the open-file limit is lower).
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// File descriptors kept free for everything but client connections (fixtures, logs, refusals).
+const RESERVED_FDS: usize = 128;
+
+/// How long a client may take at each step of an exchange, and how many connections are served
+/// at once: what keeps idle, slow or stalled clients from holding the server's sockets forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A complete request head (and, on HTTPS, the handshake before it) must arrive within this,
+    /// counted from the connection's accept or from the first byte of a later request.
+    pub header_timeout: Duration,
+    /// Longest stall of a request body (no byte arriving) before the request is answered 408, and
+    /// of a response on a client that does not read it before the connection is dropped.
+    pub body_timeout: Duration,
+    /// From the request head to the response head: past it, 408 if the body was still arriving,
+    /// else 503.
+    pub request_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once (at least 1); one more is answered 503 (HTTP) or closed
+    /// (HTTPS) at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// 10,000, or fewer when the soft open-file limit would not leave room for that many sockets
+/// plus the reserve (Linux: read from `/proc/self/limits`; elsewhere 10,000).
+pub(crate) fn default_max_connections() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    max_connections_for(open_file_limit(&limits))
+}
+
+/// The soft "Max open files" of a `/proc/self/limits` text; `None` when unlimited or absent.
+fn open_file_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn max_connections_for(soft_fd_limit: Option<usize>) -> usize {
+    match soft_fd_limit {
+        Some(fds) => fds
+            .saturating_sub(RESERVED_FDS)
+            .max(fds / 2)
+            .clamp(1, DEFAULT_MAX_CONNECTIONS),
+        None => DEFAULT_MAX_CONNECTIONS,
+    }
+}
+
 /// Where the HTTPS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsSource {
@@ -54,6 +125,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Verified tokens kept, so each token's RS256 signature is checked once (at least 1).
     pub token_cache: usize,
+    /// Timeouts and the connection cap of the listener.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Config {
@@ -71,6 +144,7 @@ impl Default for Config {
             token_version: TokenVersion::V1,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             token_cache: crate::auth::DEFAULT_TOKEN_CACHE,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -83,5 +157,25 @@ impl Config {
             clock: ClockMode::Frozen,
             ..Self::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_follows_a_low_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(open_file_limit(limits), Some(1024));
+        assert_eq!(max_connections_for(Some(1024)), 1024 - RESERVED_FDS);
+        assert_eq!(max_connections_for(Some(200)), 100);
+        assert_eq!(max_connections_for(Some(1)), 1);
+        assert_eq!(max_connections_for(Some(1 << 20)), DEFAULT_MAX_CONNECTIONS);
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(open_file_limit(unlimited), None);
+        assert_eq!(max_connections_for(None), DEFAULT_MAX_CONNECTIONS);
     }
 }

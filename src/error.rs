@@ -70,6 +70,9 @@ pub(crate) enum ApiError {
     /// 413: the body is over the limit.
     #[error("request body over {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// 408: the request's body did not arrive in time (the connection is closed after it).
+    #[error("request timeout: {0}")]
+    RequestTimeout(String),
     /// 429 with `Retry-After` in whole seconds.
     #[error("throttled, retry after {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
@@ -87,6 +90,9 @@ pub(crate) enum ApiError {
         /// `YYYY-MM-DD HH:MM:SSZ` on the emulator clock.
         timestamp: String,
     },
+    /// 503: the server did not answer in time, or has no room for another connection.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// 500; the detail goes to the log, never to the client.
     #[error("internal: {0}")]
     Internal(String),
@@ -143,7 +149,9 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Entra { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -156,7 +164,9 @@ impl ApiError {
             Self::Unauthorized(_) => "Unauthorized",
             Self::Forbidden(_) => "Forbidden",
             Self::PayloadTooLarge { .. } => "RequestEntityTooLarge",
+            Self::RequestTimeout(_) => "RequestTimeout",
             Self::TooManyRequests { .. } => "TooManyRequests",
+            Self::Unavailable(_) => "ServiceUnavailable",
             Self::RawOData(_) => "",
             Self::Entra { error, .. } => error,
             Self::Internal(_) => "InternalServerError",
@@ -171,7 +181,10 @@ impl ApiError {
                 "Authorization has been denied for this request. The access token is missing, invalid or expired."
                     .to_owned()
             }
-            Self::Forbidden(m) | Self::RawOData(m) => m.clone(),
+            Self::Forbidden(m)
+            | Self::RawOData(m)
+            | Self::RequestTimeout(m)
+            | Self::Unavailable(m) => m.clone(),
             Self::Entra { code, description, .. } => format!("AADSTS{code}: {description}"),
             Self::PayloadTooLarge { limit } => {
                 format!("Request body is larger than the {limit}-byte limit")

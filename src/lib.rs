@@ -53,8 +53,8 @@ pub use auth::{
     Keys, TokenSpec,
 };
 pub use config::{
-    ClockMode, Config, DuplicatePolicy, LogFormat, Outcome, RateLimitMode, RateLimits, Simulation,
-    StoreOptions, TlsSource, TokenVersion,
+    ClockMode, Config, ConnectionLimits, DuplicatePolicy, LogFormat, Outcome, RateLimitMode,
+    RateLimits, Simulation, StoreOptions, TlsSource, TokenVersion,
 };
 pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
 pub use startup::{shutdown_signal, Application, ClockLimit, Emulator, StartupError};

@@ -1,10 +1,11 @@
 //! Building an emulator from a [`Config`] (`Emulator`, `Application`) and serving it until a stop
-//! signal, with a bounded grace for in-flight requests. The binary and the tests build state here
-//! and nowhere else.
+//! signal, with a bounded grace for in-flight requests, under the connection limits (`serve`:
+//! the accept loop and its watchdog; `deadlines`: the request and body timeouts). The binary and
+//! the tests build state here and nowhere else.
 
 use std::{future::Future, io, net::SocketAddr, path::PathBuf, time::Duration};
 
-use axum::{extract::DefaultBodyLimit, middleware::from_fn, serve::Listener, Router};
+use axum::{extract::DefaultBodyLimit, middleware::from_fn, Router};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tower::{util::MapRequestLayer, ServiceBuilder};
@@ -12,13 +13,16 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
     auth::{self, token::MintError, Keys, TokenSpec},
-    config::{Config, TlsSource},
+    config::{Config, ConnectionLimits, TlsSource},
     fixtures::{self, FixtureError, Fleet},
     middleware,
     routes::{self, extract::MAX_BODY_BYTES},
     state::AppState,
-    tls::{self, TlsListener},
+    tls,
 };
+
+mod deadlines;
+mod serve;
 
 /// An advance the emulator clock refuses: it cannot pass the year 9000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +54,7 @@ pub enum StartupError {
 #[derive(Debug, Clone)]
 pub struct Emulator {
     state: AppState,
+    limits: ConnectionLimits,
 }
 
 impl Emulator {
@@ -64,12 +69,14 @@ impl Emulator {
         let keys = load_keys(config.signing_key.as_deref())?;
         Ok(Self {
             state: AppState::new(fleet.0, directory, keys, config),
+            limits: config.connections,
         })
     }
 
-    /// The whole application: routes behind path normalisation, inside the middleware stack.
+    /// The whole application: routes behind path normalisation, inside the middleware stack
+    /// (with the request and body timeouts of the config).
     pub fn router(&self) -> Router {
-        app(self.state.clone())
+        app(self.state.clone(), self.limits)
     }
 
     /// The emulator's current time (moved by `POST /_mock/clock/advance`).
@@ -111,16 +118,10 @@ fn load_keys(path: Option<&std::path::Path>) -> Result<Keys, StartupError> {
     })
 }
 
-/// The listener an application serves on: plain TCP or TLS over it.
-enum Bound {
-    Http(TcpListener),
-    Https(TlsListener),
-}
-
 /// An emulator bound to its address, ready to serve: `build`, read `local_addr`, then run.
 pub struct Application {
     emulator: Emulator,
-    listener: Bound,
+    listener: serve::Listener,
     addr: SocketAddr,
     grace: Duration,
     /// Where the emulator's CA is, when it issued the certificate.
@@ -156,16 +157,13 @@ impl Application {
             .await
             .map_err(listen_err)?;
         let addr = tcp.local_addr().map_err(listen_err)?;
-        let (listener, ca_path) = match tls {
-            Some(tls) => {
-                let l = TlsListener::new(tcp, tls.config).map_err(listen_err)?;
-                (Bound::Https(l), tls.ca_path)
-            }
-            None => (Bound::Http(tcp), None),
+        let (tls, ca_path) = match tls {
+            Some(tls) => (Some(tls::Acceptor::new(tls.config)), tls.ca_path),
+            None => (None, None),
         };
         Ok(Self {
             emulator,
-            listener,
+            listener: serve::Listener { tcp, tls },
             addr,
             grace: config.shutdown_grace,
             ca_path,
@@ -198,11 +196,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let state = self.emulator.state;
-        match self.listener {
-            Bound::Http(l) => run_bounded(l, state, shutdown, self.grace).await,
-            Bound::Https(l) => run_bounded(l, state, shutdown, self.grace).await,
-        }
+        let app = self.emulator.router();
+        let limits = self.emulator.limits;
+        serve::run(self.listener, app, limits, shutdown, self.grace).await
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -212,7 +208,7 @@ impl Application {
 }
 
 /// The whole application: routes behind path normalisation, inside the middleware stack.
-pub(crate) fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState, limits: ConnectionLimits) -> Router {
     // One routing pass for a path as the route table spells it (what clients send): the table is
     // matched first, and only a path it misses is normalised (`/api/v1.0/`, route words in any
     // case, a trailing slash) and routed again, by the fallback. That second pass runs inside the
@@ -222,51 +218,14 @@ pub(crate) fn app(state: AppState) -> Router {
         .layer(MapRequestLayer::new(routes::normalize))
         .service(routed.clone());
     routed.fallback_service(normalized).layer(
-        // Top to bottom = outermost first: the request context sees every response, panics
-        // included, and renders every error body.
+        // Top to bottom = outermost first: the request context sees every response, panics and
+        // timeouts included, and renders every error body.
         ServiceBuilder::new()
             .layer(from_fn(middleware::request_context))
+            .layer(deadlines::DeadlinesLayer(limits))
             .layer(CatchPanicLayer::custom(middleware::panic_response))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
     )
-}
-
-/// Serves `state` on `listener` until `shutdown`, then waits at most `grace` for in-flight
-/// requests (a hung client must not stall `docker stop`).
-async fn run_bounded<L>(
-    listener: L,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> io::Result<()>
-where
-    L: Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let deadline = {
-        let rx = stop_rx.clone();
-        async move {
-            stopped(rx).await;
-            tokio::time::sleep(grace).await;
-        }
-    };
-    let served = axum::serve(listener, app(state).into_make_service())
-        .with_graceful_shutdown(stopped(stop_rx));
-    tokio::select! {
-        served = served => served,
-        () = deadline => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests outlived the shutdown grace period");
-            Ok(())
-        }
-    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` sends).

@@ -1,7 +1,13 @@
 //! `serve`: its flags (each with an env twin), the `Config` they describe, and running it.
 
 use super::*;
-use crate::throttle::{MAX_PER_HOUR, MAX_PER_MINUTE};
+use crate::{
+    config::{
+        default_max_connections, ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+        DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    },
+    throttle::{MAX_PER_HOUR, MAX_PER_MINUTE},
+};
 
 /// Flags of `serve`.
 #[derive(Debug, Clone, Args)]
@@ -107,6 +113,38 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "DEFENDER_MOCK_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a complete request head (and finish the TLS handshake),
+    /// from connecting or from the first byte of a later request; then the connection is closed.
+    #[arg(long, env = "DEFENDER_MOCK_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs_f64(),
+          value_parser = parse_timeout)]
+    pub header_timeout: f64,
+    /// Seconds a request body may stall (no byte arriving) before it is answered 408; also how
+    /// long a client may leave a response unread before the connection is dropped.
+    #[arg(long, env = "DEFENDER_MOCK_BODY_TIMEOUT", default_value_t = DEFAULT_BODY_TIMEOUT.as_secs_f64(),
+          value_parser = parse_timeout)]
+    pub body_timeout: f64,
+    /// Seconds from a request's head to its answer: past it, 408 if its body was still arriving,
+    /// else 503.
+    #[arg(long, env = "DEFENDER_MOCK_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs_f64(),
+          value_parser = parse_timeout)]
+    pub request_timeout: f64,
+    /// Seconds a keep-alive connection may stay without a request before it is closed.
+    #[arg(long, env = "DEFENDER_MOCK_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs_f64(),
+          value_parser = parse_timeout)]
+    pub idle_timeout: f64,
+    /// Connections served at once; one more is answered 503 (HTTPS: closed) at once
+    /// [default: 10000, or the open-file limit less 128 when that is lower].
+    #[arg(long, env = "DEFENDER_MOCK_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+}
+
+/// A timeout in seconds: more than 0, at most a day.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.001..=86_400.0).contains(&v) => Ok(v),
+        _ => Err("a number of seconds from 0.001 to 86400".to_owned()),
+    }
 }
 
 pub(super) fn parse_grace(s: &str) -> Result<f64, String> {
@@ -155,7 +193,21 @@ impl ServeArgs {
             page_size: usize::try_from(self.page_size).unwrap_or(MAX_PAGE_SIZE),
             token_version: self.token_version,
             shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
+            connections: self.connection_limits(),
             ..Config::default()
+        }
+    }
+
+    /// The connection limits: the timeouts as given, the cap as given or derived.
+    fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs_f64(self.header_timeout),
+            body_timeout: Duration::from_secs_f64(self.body_timeout),
+            request_timeout: Duration::from_secs_f64(self.request_timeout),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout),
+            max_connections: self
+                .max_connections
+                .map_or_else(default_max_connections, |n| n as usize),
         }
     }
 }

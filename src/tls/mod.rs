@@ -1,11 +1,10 @@
 //! HTTPS: a development CA the emulator creates once per `--tls-dir` and reuses (so a user trusts
 //! it once), a server certificate it signs at every start for localhost and the Microsoft host
-//! names of spec §1 and §9 (transparent mode), or a given certificate and key; and the listener
-//! that serves TLS through `axum::serve`.
+//! names of spec §1 and §9 (transparent mode), or a given certificate and key; and the bounded
+//! handshake of each accepted connection.
 
 use std::{
     io,
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
@@ -22,10 +21,7 @@ use rustls::{
     ServerConfig,
 };
 use time::OffsetDateTime;
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::mpsc,
-};
+use tokio::net::TcpStream;
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
 mod ca;
@@ -35,7 +31,7 @@ mod listener;
 
 pub(crate) use ca::from_dir;
 use files::{ownership_hint, publish, read_private, refuse_symlink};
-pub(crate) use listener::TlsListener;
+pub(crate) use listener::Acceptor;
 
 /// Names the server certificate covers: loopback, and every host a client may have hard-coded.
 pub(crate) const HOST_NAMES: &[&str] = &[
@@ -69,8 +65,6 @@ const CA_FILE: &str = "ca.pem";
 const CA_KEY_FILE: &str = "ca-key.pem";
 /// Longest server certificate validity browsers accept (CA/Browser Forum: 398 days).
 const LEAF_MAX_DAYS: i64 = 397;
-/// A handshake that has not finished by then is dropped, so a stalled client holds nothing.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A server TLS configuration and, when the emulator made it, where its CA is.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ mod attack;
 mod auth;
 mod bounds;
 mod cli;
+mod connections;
 mod errors;
 mod identity;
 mod lifecycle;
