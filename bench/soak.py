@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import random
-import select
 import signal
 import socket
 import statistics
@@ -50,10 +49,9 @@ import time
 import urllib.parse
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-DEV_APP = "d3fe0d3f-0000-4000-8000-00000000a991"
-DEV_SECRET = "defender-mock-development-secret"
+# The harness's paths, development identity and process helpers are bench.py's.
+from bench import DEV_APP, DEV_SECRET, ROOT, TARGET, isolatable, mib, proc_status, read_line
+
 DOC_BODY = json.dumps({"Comment": "soak", "IsolationType": "Full"})
 UNISOLATE_BODY = json.dumps({"Comment": "soak"})
 # Errors that mean the server dropped (or broke) a keep-alive connection under a request.
@@ -73,53 +71,11 @@ def log(msg):
     print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def mib(kib):
-    return f"{kib / 1024:.1f} MiB"
-
-
-def read_line(proc, timeout):
-    """The first stdout line of `proc`, waiting at most `timeout` seconds."""
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while not buf.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            break
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.decode(errors="replace")
-
-
-def proc_status(pid, field):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def open_fds(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
-
-
-def isolatable(m):
-    """Full isolation is supported (see bench.py), so isolate answers 201/400 but not a 400
-    OsPlatformNotSupported on every call."""
-    p = m["osPlatform"]
-    if p == "Windows10":
-        return (m.get("osBuild") or 0) >= 15063
-    if p.startswith("WindowsServer"):
-        return p not in ("WindowsServer2008R2", "WindowsServer2012")
-    return p not in ("iOS", "Android")
 
 
 class Server:
