@@ -432,3 +432,17 @@ fn string_comparisons_fold_case_without_changing_the_answer() {
     assert_eq!(ids("osPlatform eq 'WINDOWS10'", m(), &MACHINES), ["m2"]);
     assert_eq!(ids("osPlatform gt 'windows10'", m(), &MACHINES), ["m1"]);
 }
+
+fn names<R>(set: &EntitySet<R>) -> Vec<String> {
+    set.fields.iter().map(|f| f.name.to_owned()).collect()
+}
+
+#[test]
+fn the_schemas_list_the_properties_in_the_order_the_entities_serialize() {
+    let keys = |v: Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let action = serde_json::to_value(&actions()[0]).unwrap();
+    assert_eq!(keys(action), names(&MACHINE_ACTIONS));
+    assert_eq!(MACHINE_ACTIONS.fields.len(), 20);
+    let machine = serde_json::to_value(&machines()[0]).unwrap();
+    assert_eq!(keys(machine), names(&MACHINES));
+}
