@@ -247,9 +247,8 @@ pub(crate) fn select<'r, R, T: Borrow<R> + 'r>(
     let limit = q.top.unwrap_or(page_size.clamp(1, MAX_TOP));
     let mut matching = rows.filter(|r| q.filter.as_ref().is_none_or(|e| matches(e, (*r).borrow())));
     if q.orderby.is_empty() && !q.count {
-        let mut page: Vec<&T> = matching.by_ref().skip(q.skip).take(limit).collect();
+        let page: Vec<&T> = matching.by_ref().skip(q.skip).take(limit).collect();
         let more = q.top.is_none() && page.len() == limit && matching.next().is_some();
-        page.shrink_to_fit();
         let next_skip = more.then(|| q.skip.saturating_add(limit));
         return Page {
             rows: page,

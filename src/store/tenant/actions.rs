@@ -143,7 +143,7 @@ impl Tenant {
         }
         let plan = Plan::new(now, &sim);
         let wire = pending(&m.machine, new, (requestor, comment), now);
-        m.groups.entry(group.clone()).or_default().insert(seq);
+        m.groups.entry(group).or_default().insert(seq);
         m.in_flight.insert(seq, plan);
         m.history.push(seq);
         state.by_id.insert(wire.id, seq);
