@@ -42,8 +42,11 @@ pub(crate) struct AppRegistration {
 }
 
 impl AppRegistration {
-    /// Parses the certificates' keys (fixture loading has already refused unusable ones).
+    /// Parses the certificates' keys (fixture loading has already refused unusable ones), and
+    /// installs the verification backend they are used with, as building the emulator's own
+    /// `Keys` does: a directory may be used without them (the fuzzing facade, a library user).
     fn with_keys(mut self) -> Self {
+        crate::auth::install_crypto();
         self.keys = self
             .certificates
             .iter()
