@@ -11,6 +11,15 @@ fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// An app whose machines take any number of actions in flight (duplicate policy `allow`).
+async fn spawn_allowing_duplicates() -> TestApp {
+    let options = StoreOptions {
+        duplicate_policy: DuplicatePolicy::Allow,
+        ..StoreOptions::default()
+    };
+    spawn_with(options, fleet()).await
+}
+
 async fn get_ok(app: &TestApp, path: &str, token: &str) -> Value {
     let r = app.get(path, token).await;
     assert_eq!(r.status(), 200, "{path}: {}", r.text());
@@ -52,11 +61,7 @@ async fn an_odata_bomb_is_refused_before_it_is_evaluated() {
 
 #[tokio::test]
 async fn the_largest_allowed_filter_is_answered_over_many_actions() {
-    let options = StoreOptions {
-        duplicate_policy: DuplicatePolicy::Allow,
-        ..StoreOptions::default()
-    };
-    let app = spawn_with(options, fleet()).await;
+    let app = spawn_allowing_duplicates().await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
     for i in 0..200 {
@@ -83,11 +88,7 @@ async fn the_largest_allowed_filter_is_answered_over_many_actions() {
 
 #[tokio::test]
 async fn top_one_returns_one_row_and_paging_is_unchanged() {
-    let options = StoreOptions {
-        duplicate_policy: DuplicatePolicy::Allow,
-        ..StoreOptions::default()
-    };
-    let app = spawn_with(options, fleet()).await;
+    let app = spawn_allowing_duplicates().await;
     let t = app.admin_token();
     let id = machine_id("fin-lt-0142");
     let comment = "x".repeat(4_096);
