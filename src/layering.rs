@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fs, path::Path};
 const LAYERS: &[&[&str]] = &[
     &["error", "clock", "telemetry"],
     &["model"],
-    &["odata"],
+    &["odata", "events"],
     &["store", "throttle", "package", "tls"],
     &["auth"],
     &["identity"],

@@ -27,10 +27,20 @@ use crate::{
 const MAX_ADVANCE_SECS: f64 = 10.0 * 365.0 * 86_400.0;
 
 /// A route's method router, built when the router is.
-type Handler = fn() -> MethodRouter<AppState>;
+pub(super) type Handler = fn() -> MethodRouter<AppState>;
 
-/// Every control-plane route, in one table (the OpenAPI document is checked against it).
-pub(super) static ROUTES: &[(&str, Handler)] = &[
+/// Every control-plane route table: this module's, and one per control-plane module (the
+/// OpenAPI document is checked against them).
+pub(super) static TABLES: &[&[(&str, Handler)]] = &[ROUTES, super::events::ROUTES];
+
+/// Every control-plane route of every table.
+#[cfg(test)]
+pub(super) fn routes() -> impl Iterator<Item = &'static (&'static str, Handler)> {
+    TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// This module's control-plane routes.
+static ROUTES: &[(&str, Handler)] = &[
     ("/_mock/health", || get(health)),
     ("/_mock/openapi.json", || get(openapi)),
     ("/_mock/clock", || get(clock)),
@@ -47,17 +57,77 @@ pub(super) static ROUTES: &[(&str, Handler)] = &[
     }),
 ];
 
-pub(super) fn router() -> Router<AppState> {
-    ROUTES
+pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
+    tables
         .iter()
+        .flat_map(|t| t.iter())
         .fold(Router::new(), |r, (path, handler)| r.route(path, handler()))
 }
 
-/// The OpenAPI 3.1 description of the control plane, the API and the identity endpoints.
-pub(super) const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI 3.1 description of the control plane, the API and the identity endpoints, in
+/// fragments: `core.json` is the document, and each other fragment adds its `paths` and
+/// `components` (one fragment per module that adds endpoints, so they are written apart).
+pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
+    ("core.json", include_str!("openapi/core.json")),
+    ("events.json", include_str!("openapi/events.json")),
+];
+
+/// The whole OpenAPI document, merged from its fragments once.
+pub(super) fn openapi_document() -> &'static str {
+    static DOC: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        merge_openapi(OPENAPI_FRAGMENTS).unwrap_or_else(|e| {
+            tracing::error!("the OpenAPI document is broken: {e}");
+            String::from("{}")
+        })
+    });
+    &DOC
+}
+
+/// The fragments merged into one document; an error names a fragment that does not parse or a
+/// path or component two fragments both define.
+pub(super) fn merge_openapi(fragments: &[(&str, &str)]) -> std::result::Result<String, String> {
+    let mut parts = fragments.iter().map(|(name, text)| {
+        serde_json::from_str::<Value>(text)
+            .map(|v| (*name, v))
+            .map_err(|e| format!("{name}: {e}"))
+    });
+    let (_, mut doc) = parts.next().ok_or("no fragments")??;
+    for part in parts {
+        let (name, frag) = part?;
+        for section in [
+            &["paths"][..],
+            &["components", "schemas"],
+            &["components", "responses"],
+        ] {
+            let Some(add) = section.iter().try_fold(&frag, |v, k| v.get(*k)) else {
+                continue;
+            };
+            let add = add
+                .as_object()
+                .ok_or(format!("{name}: {section:?} is not an object"))?;
+            let mut target = &mut doc;
+            for k in section {
+                target = target
+                    .as_object_mut()
+                    .ok_or(format!("core.json: {k} is not an object"))?
+                    .entry(*k)
+                    .or_insert_with(|| json!({}));
+            }
+            let target = target
+                .as_object_mut()
+                .ok_or(format!("core.json: {section:?} is not an object"))?;
+            for (k, v) in add {
+                if target.insert(k.clone(), v.clone()).is_some() {
+                    return Err(format!("{name}: {k} is defined twice"));
+                }
+            }
+        }
+    }
+    serde_json::to_string(&doc).map_err(|e| e.to_string())
+}
 
 async fn openapi() -> Response {
-    let mut res = OPENAPI.into_response();
+    let mut res = openapi_document().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -66,10 +136,10 @@ async fn openapi() -> Response {
 }
 
 /// Query parameters, with a Defender error (not axum's plain text) when they do not parse.
-type Params =
+pub(super) type Params =
     std::result::Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
-fn params(q: Params) -> Result<HashMap<String, String>> {
+pub(super) fn params(q: Params) -> Result<HashMap<String, String>> {
     q.map(|Query(m)| m).map_err(|e| {
         ApiError::bad_request(Code::InvalidInput, format!("Invalid query string: {e}"))
     })
@@ -105,6 +175,9 @@ async fn advance_clock(State(state): State<AppState>, body: JsonBody) -> Result<
         .map_err(|e| {
             ApiError::bad_request(Code::InvalidInput, format!("Invalid input {secs}: {e}"))
         })?;
+    // Every transition that fell due happens now, so the live state stream shows it without
+    // waiting for a read.
+    state.store().settle_all(now);
     Ok(Json(json!({"now": Timestamp(now)})).into_response())
 }
 
@@ -125,11 +198,12 @@ async fn machine_state(
 
 /// `POST /_mock/reset[?tenant=T]`: forget one tenant's state, or every tenant's.
 async fn reset(State(state): State<AppState>, q: Params) -> Result<StatusCode> {
+    let now = Timestamp(state.clock().now());
     match params(q)?.get("tenant") {
         Some(t) => {
-            state.store().reset(&tenant_id(t)?);
+            state.store().reset(&tenant_id(t)?, now);
         }
-        None => state.store().reset_all(),
+        None => state.store().reset_all(now),
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -194,7 +268,7 @@ fn tenant_of(q: &HashMap<String, String>) -> Result<TenantId> {
 }
 
 /// A tenant named by the control plane: a GUID or a domain name (as in tokens), else 400.
-fn tenant_id(raw: &str) -> Result<TenantId> {
+pub(super) fn tenant_id(raw: &str) -> Result<TenantId> {
     TenantId::parse(raw).ok_or_else(|| {
         ApiError::bad_request(
             Code::InvalidInput,

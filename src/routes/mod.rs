@@ -4,6 +4,7 @@
 mod actions;
 mod admin;
 mod discovery;
+mod events;
 pub(crate) mod extract;
 mod machineactions;
 mod machines;
@@ -52,9 +53,17 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// Every `/api` endpoint. The router is built from this table, so no route can exist without
-/// its access rule.
-pub(crate) static ENDPOINTS: &[Endpoint] = &[
+/// Every `/api` endpoint table: the machine-action core here, and one per companion module.
+/// The router is built from these tables, so no route can exist without its access rule.
+pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] = &[ENDPOINTS];
+
+/// Every `/api` endpoint of every table.
+pub(crate) fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
+    ENDPOINT_TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// The machine-action core's endpoints.
+static ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: Method::POST,
         path: "/api/machines/{id}/isolate",
@@ -158,14 +167,14 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
 /// The API router (each endpoint behind its own guard) merged with the control plane and the
 /// identity endpoints, with the JSON 404 fallback.
 pub(crate) fn router(state: AppState) -> Router {
-    let api = ENDPOINTS.iter().fold(Router::new(), |r, e| {
+    let api = endpoints().fold(Router::new(), |r, e| {
         // route_layer on the endpoint's method router: only that method of a matched path is
         // guarded, so unknown paths still 404 and other methods still 405 without a token.
         let guarded =
             (e.handler)().route_layer(from_fn_with_state(endpoint_guard(&state, e), guard));
         r.route(e.path, guarded)
     });
-    api.merge(admin::router())
+    api.merge(admin::router(admin::TABLES))
         .merge(identity_router())
         .fallback(not_found)
         .with_state(state)

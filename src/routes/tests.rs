@@ -20,8 +20,9 @@ mod table {
 
     #[test]
     fn every_endpoint_entry_is_unique() {
-        for (i, a) in ENDPOINTS.iter().enumerate() {
-            for b in &ENDPOINTS[i + 1..] {
+        let all: Vec<_> = endpoints().collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
                 assert!(
                     !(a.path == b.path && a.method == b.method),
                     "{} {}",
@@ -34,7 +35,7 @@ mod table {
 }
 
 mod openapi_tests {
-    use super::super::{admin, ENDPOINTS, IDENTITY_ROUTES};
+    use super::super::{admin, endpoints, IDENTITY_ROUTES};
 
     /// The route as OpenAPI spells it: templates match after case folding of route words.
     fn documented(doc: &serde_json::Value, path: &str, method: &str) -> bool {
@@ -45,9 +46,9 @@ mod openapi_tests {
 
     #[test]
     fn every_api_and_control_plane_route_is_in_the_openapi_document() {
-        let doc: serde_json::Value = serde_json::from_str(admin::OPENAPI).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(admin::openapi_document()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        for e in ENDPOINTS {
+        for e in endpoints() {
             assert!(
                 documented(&doc, e.path, e.method.as_str()),
                 "{} {} is not documented",
@@ -55,7 +56,7 @@ mod openapi_tests {
                 e.path
             );
         }
-        for (path, _) in admin::ROUTES {
+        for (path, _) in admin::routes() {
             assert!(
                 doc["paths"].get(*path).is_some(),
                 "{path} is not documented"
@@ -70,14 +71,26 @@ mod openapi_tests {
     }
 
     #[test]
+    fn the_fragments_merge_without_a_clash() {
+        let merged = admin::merge_openapi(admin::OPENAPI_FRAGMENTS).unwrap();
+        assert_eq!(merged, admin::openapi_document());
+        let clash = [
+            ("core.json", r#"{"paths": {"/a": {}}}"#),
+            ("more.json", r#"{"paths": {"/a": {}}}"#),
+        ];
+        let err = admin::merge_openapi(&clash).unwrap_err();
+        assert!(err.contains("more.json: /a is defined twice"), "{err}");
+    }
+
+    #[test]
     fn every_documented_api_path_is_routed() {
-        let doc: serde_json::Value = serde_json::from_str(admin::OPENAPI).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(admin::openapi_document()).unwrap();
         for (path, ops) in doc["paths"].as_object().unwrap() {
             for method in ops.as_object().unwrap().keys() {
-                let known = ENDPOINTS.iter().any(|e| {
+                let known = endpoints().any(|e| {
                     e.path.eq_ignore_ascii_case(path)
                         && e.method.as_str().eq_ignore_ascii_case(method)
-                }) || admin::ROUTES.iter().any(|(p, _)| p == path)
+                }) || admin::routes().any(|(p, _)| p == path)
                     || IDENTITY_ROUTES
                         .iter()
                         .any(|(m, p, _)| p == path && m.as_str().eq_ignore_ascii_case(method));

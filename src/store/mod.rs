@@ -13,7 +13,10 @@ use std::{
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{IsolationType, Machine, MachineId, TenantId};
+use crate::{
+    events::{Change, EventBus, Sink},
+    model::{IsolationType, Machine, MachineId, TenantId, Timestamp},
+};
 
 pub(crate) use lifecycle::SimulationOverride;
 pub(crate) use lifecycle::MAX_DELAY_SECONDS;
@@ -181,6 +184,8 @@ pub(crate) struct Store {
     tenants: DashMap<TenantId, Arc<Tenant>>,
     fleet: Arc<Fleet>,
     options: StoreOptions,
+    /// Where every tenant publishes its changes.
+    events: Arc<EventBus>,
 }
 
 impl Store {
@@ -190,7 +195,13 @@ impl Store {
             tenants: DashMap::new(),
             fleet: Arc::new(Fleet::new(fleet)),
             options,
+            events: Arc::default(),
         }
+    }
+
+    /// The live state stream of every tenant.
+    pub(crate) fn events(&self) -> &Arc<EventBus> {
+        &self.events
     }
 
     /// The tenant `tid`, created from the fleet on first use: for requests that change state
@@ -199,10 +210,14 @@ impl Store {
         if let Some(t) = self.tenants.get(tid) {
             return Arc::clone(&t);
         }
-        let t = self
-            .tenants
-            .entry(tid.clone())
-            .or_insert_with(|| Arc::new(self.fresh()));
+        let t = self.tenants.entry(tid.clone()).or_insert_with(|| {
+            let sink = Sink::new(Arc::clone(&self.events), tid.clone());
+            Arc::new(Tenant::new(
+                Arc::clone(&self.fleet),
+                self.options,
+                Some(sink),
+            ))
+        });
         Arc::clone(&t)
     }
 
@@ -211,7 +226,7 @@ impl Store {
     pub(crate) fn peek(&self, tid: &TenantId) -> Arc<Tenant> {
         match self.tenants.get(tid) {
             Some(t) => Arc::clone(&t),
-            None => Arc::new(self.fresh()),
+            None => Arc::new(Tenant::new(Arc::clone(&self.fleet), self.options, None)),
         }
     }
 
@@ -221,22 +236,35 @@ impl Store {
         self.tenants.len()
     }
 
-    fn fresh(&self) -> Tenant {
-        Tenant::new(Arc::clone(&self.fleet), self.options)
-    }
-
     /// How many machines the fixture fleet has.
     pub(crate) fn fleet_len(&self) -> usize {
         self.fleet.len()
     }
 
-    /// Forgets a tenant's state; its next request starts again from the fleet. True if it existed.
-    pub(crate) fn reset(&self, tid: &TenantId) -> bool {
-        self.tenants.remove(tid).is_some()
+    /// Makes every transition due by `now` in every tenant (after the clock moved).
+    pub(crate) fn settle_all(&self, now: time::OffsetDateTime) {
+        let tenants: Vec<Arc<Tenant>> =
+            self.tenants.iter().map(|t| Arc::clone(t.value())).collect();
+        for t in tenants {
+            t.settle(now);
+        }
     }
 
-    /// Forgets every tenant's state.
-    pub(crate) fn reset_all(&self) {
-        self.tenants.clear();
+    /// Forgets a tenant's state at emulator time `now`; its next request starts again from the
+    /// fleet. True if it existed.
+    pub(crate) fn reset(&self, tid: &TenantId, now: Timestamp) -> bool {
+        let existed = self.tenants.remove(tid).is_some();
+        if existed {
+            self.events.publish(tid, now, || Change::TenantReset);
+        }
+        existed
+    }
+
+    /// Forgets every tenant's state at emulator time `now`.
+    pub(crate) fn reset_all(&self, now: Timestamp) {
+        let tids: Vec<TenantId> = self.tenants.iter().map(|t| t.key().clone()).collect();
+        for tid in tids {
+            self.reset(&tid, now);
+        }
     }
 }

@@ -12,6 +12,7 @@ mod bounds;
 mod cli;
 mod connections;
 mod errors;
+mod events;
 mod identity;
 mod lifecycle;
 mod logging;

@@ -90,6 +90,9 @@ impl Tenant {
         if let Some(m) = state.machines.get_mut(&slot.machine) {
             m.land(seq, &group_of(&wire));
         }
+        if let Some(sink) = &state.sink {
+            sink.publish(ts, || Change::ActionUpdated(action_event(&wire)));
+        }
         Ok(wire)
     }
 
@@ -152,6 +155,11 @@ impl Tenant {
             machine: key,
         });
         state.schedule(seq, &plan, ActionStatus::Pending);
+        if let Some(sink) = &state.sink {
+            sink.publish(Timestamp(now), || {
+                Change::ActionCreated(action_event(&wire))
+            });
+        }
         Ok(Submitted::Created(wire))
     }
 
@@ -190,8 +198,8 @@ fn check_state(m: &MachineState, kind: ActionType) -> Result<(), ApiError> {
     Err(ApiError::bad_request(Code::BadRequest, problem))
 }
 
-/// What a succeeded action changes on its machine.
-pub(super) fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<Scope>) {
+/// What a succeeded action changes on its machine; true if it is a kind that changes one.
+pub(super) fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option<Scope>) -> bool {
     match kind {
         ActionType::Isolate => {
             m.isolation = Some(match scope {
@@ -207,8 +215,9 @@ pub(super) fn apply_effect(m: &mut MachineState, kind: ActionType, scope: Option
             machine.onboarding_status = OnboardingStatus::Offboarded;
             machine.health_status = HealthStatus::Inactive;
         }
-        _ => {}
+        _ => return false,
     }
+    true
 }
 
 /// 400 `ClientVersionNotSupported` when the machine's sensor is marked too old.

@@ -35,6 +35,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, Code},
+    events::{ActionEvent, Change, Sink},
     model::{
         ActionStatus, ActionType, HealthStatus, IsolationType, Machine, MachineAction,
         OnboardingStatus, Scope, Timestamp,
@@ -145,6 +146,8 @@ struct State {
     /// Requestor names and comments, shared by the actions that carry them (automation sends
     /// the same few again and again).
     shared: Vec<Arc<str>>,
+    /// Where changes are published (the live state stream).
+    sink: Option<Sink>,
 }
 
 impl State {
@@ -186,10 +189,19 @@ impl State {
         }
         slot.wire.status = status;
         slot.wire.last_update_date_time_utc = Timestamp(at);
+        if let Some(sink) = &self.sink {
+            sink.publish(Timestamp(at), || {
+                Change::ActionUpdated(action_event(&slot.wire))
+            });
+        }
         if status.is_terminal() {
             m.land(seq, &group_of(&slot.wire));
-            if status == ActionStatus::Succeeded {
-                actions::apply_effect(m, slot.wire.action_type, slot.wire.scope);
+            if status == ActionStatus::Succeeded
+                && actions::apply_effect(m, slot.wire.action_type, slot.wire.scope)
+            {
+                if let Some(sink) = &self.sink {
+                    sink.publish(Timestamp(at), || machine_changed(m));
+                }
             }
         } else if let Some((next, _)) = plan.next(status) {
             self.schedule.push(Reverse((next, seq)));
@@ -217,6 +229,27 @@ impl State {
     }
 }
 
+/// An action as the live state stream shows it.
+fn action_event(a: &MachineAction) -> ActionEvent {
+    ActionEvent {
+        action_id: a.id,
+        machine_id: (&*a.machine.id).into(),
+        computer_dns_name: (&*a.machine.computer_dns_name).into(),
+        action_type: a.action_type,
+        status: a.status,
+        requestor: Arc::clone(&a.requestor),
+    }
+}
+
+/// A machine's emulator-side state as the live state stream shows it.
+fn machine_changed(m: &MachineState) -> Change {
+    Change::MachineChanged {
+        machine_id: (&*m.machine.id).into(),
+        isolation: m.isolation,
+        restricted: m.restricted,
+    }
+}
+
 /// The conflict group of a stored action.
 fn group_of(a: &MachineAction) -> ConflictGroup {
     let sha1 = a.related_file_info.as_ref().map(|f| &*f.sha1);
@@ -237,12 +270,15 @@ pub(crate) struct Tenant {
 }
 
 impl Tenant {
-    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions) -> Self {
+    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions, sink: Option<Sink>) -> Self {
         Self {
             fleet,
             options,
             policy_override: Mutex::new(None),
-            state: RwLock::new(State::default()),
+            state: RwLock::new(State {
+                sink,
+                ..State::default()
+            }),
         }
     }
 
@@ -275,6 +311,11 @@ impl Tenant {
         }
         self.write().settle(now);
         self.read()
+    }
+
+    /// Makes every transition due by `now`.
+    pub(crate) fn settle(&self, now: OffsetDateTime) {
+        drop(self.read_settled(now));
     }
 
     /// The state for changing, settled to `now`.
