@@ -668,7 +668,7 @@ async fn delete_and_batch_delete() {
 #[tokio::test]
 async fn tenants_do_not_share_indicators() {
     let app = spawn_app().await;
-    let (ta, _) = ti_all(&app);
+    let (ta, tenant_a) = ti_all(&app);
     let (tb, _) = ti_all(&app);
     submit_ok(&app, &ta, &body(SHA1, "FileSha1", "Block")).await;
     assert_eq!(ids(&list(&app, &tb, "").await), Vec::<String>::new());
@@ -677,6 +677,13 @@ async fn tenants_do_not_share_indicators() {
     let b = submit_ok(&app, &tb, &body(SHA1, "FileSha1", "Allowed")).await;
     assert_eq!(b["id"], "1");
     assert_eq!(list(&app, &ta, "").await["value"][0]["action"], "Block");
+    // A reset forgets tenant A's indicators, not B's.
+    let r = app
+        .send(Req::post(format!("/_mock/reset?tenant={tenant_a}")))
+        .await;
+    assert!(r.status().is_success(), "{}", r.text());
+    assert_eq!(ids(&list(&app, &ta, "").await), Vec::<String>::new());
+    assert_eq!(ids(&list(&app, &tb, "").await), ["1"]);
 }
 
 #[tokio::test]

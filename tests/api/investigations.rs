@@ -411,7 +411,9 @@ async fn the_list_takes_odata_options() {
 #[tokio::test]
 async fn tenants_do_not_share_investigations() {
     let app = spawn_app().await;
-    let (a, b) = (writer(&app), writer(&app));
+    let tenant_a = fresh_tenant();
+    let a = token(&app, &tenant_a, &["Alert.ReadWrite.All"]);
+    let b = writer(&app);
     start_ok(&app, &a, &machine_id("fin-lt-0142")).await;
     assert_eq!(ids(&list(&app, &b, "").await), Vec::<String>::new());
     assert_error(
