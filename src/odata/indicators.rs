@@ -110,3 +110,54 @@ pub(crate) static INDICATORS: EntitySet<Indicator> = EntitySet {
         f("certificateInfo", Kind::Complex, false, complex),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+
+    /// The serializer writes exactly the schema's properties, in the schema's order.
+    #[test]
+    fn the_wire_order_is_the_schema_order() {
+        let t = Timestamp::parse("2024-01-01T00:00:00Z").unwrap();
+        let i = Indicator {
+            id: 7,
+            indicator_value: "contoso.com".into(),
+            indicator_type: IndicatorType::DomainName,
+            action: IndicatorAction::Block,
+            created_by: "app".into(),
+            severity: IndicatorSeverity::Low,
+            application: None,
+            educate_url: None,
+            title: "t".into(),
+            description: "d".into(),
+            recommended_actions: None,
+            creation_time: t,
+            expiration_time: None,
+            last_update_time: t,
+            last_updated_by: None,
+            rbac_group_names: Vec::new(),
+            rbac_group_ids: Vec::new(),
+            generate_alert: false,
+            created_by_display_name: "App".into(),
+            external_id: None,
+        };
+        let text = serde_json::to_string(&i).unwrap();
+        let keys: Vec<String> =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+        let mut written: Vec<(usize, &str)> = INDICATORS
+            .fields
+            .iter()
+            .map(|f| (text.find(&format!("\"{}\":", f.name)).unwrap(), f.name))
+            .collect();
+        written.sort();
+        let names: Vec<&str> = INDICATORS.fields.iter().map(|f| f.name).collect();
+        assert_eq!(written.iter().map(|(_, n)| *n).collect::<Vec<_>>(), names);
+        assert_eq!(keys.len(), names.len());
+        assert_eq!((INDICATORS.fields[0].get)(&i), Cell::Int(7));
+    }
+}

@@ -55,3 +55,44 @@ pub(crate) static INVESTIGATIONS: EntitySet<Investigation> = EntitySet {
         }),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{Machine, WholeSeconds};
+
+    /// The serializer writes exactly the schema's properties, in the schema's order.
+    #[test]
+    fn the_wire_order_is_the_schema_order() {
+        let machine: Machine = serde_json::from_str(
+            r#"{"id": "m", "computerDnsName": "d", "firstSeen": "2024-01-01T00:00:00Z",
+                "lastSeen": "2024-01-01T00:00:00Z", "osPlatform": "Windows11"}"#,
+        )
+        .unwrap();
+        let i = Investigation {
+            id: "3".into(),
+            start_time: WholeSeconds::new(time::OffsetDateTime::UNIX_EPOCH),
+            end_time: None,
+            state: InvestigationState::Queued,
+            cancelled_by: None,
+            status_details: None,
+            machine: Arc::new(machine),
+            triggering_alert_id: None,
+        };
+        let text = serde_json::to_string(&i).unwrap();
+        let mut written: Vec<(usize, &str)> = INVESTIGATIONS
+            .fields
+            .iter()
+            .map(|f| (text.find(&format!("\"{}\":", f.name)).unwrap(), f.name))
+            .collect();
+        written.sort();
+        let names: Vec<&str> = INVESTIGATIONS.fields.iter().map(|f| f.name).collect();
+        assert_eq!(written.iter().map(|(_, n)| *n).collect::<Vec<_>>(), names);
+        assert!(
+            text.contains(r#""startTime":"1970-01-01T00:00:00Z""#),
+            "{text}"
+        );
+    }
+}
