@@ -813,3 +813,56 @@ async fn changes_are_published_as_indicator_changed() {
         assert_eq!(e["deleted"], deleted);
     }
 }
+
+#[tokio::test]
+async fn import_and_batch_delete_allow_30_calls_a_minute() {
+    let app = spawn_app().await;
+    let (t, _) = ti_all(&app);
+    for n in 0..30 {
+        let r = app
+            .post_json(
+                "/api/indicators/import",
+                &t,
+                &json!({"Indicators": [body(&sha1(n), "FileSha1", "Block")]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "call {n}: {}", r.text());
+    }
+    let r = app
+        .post_json(
+            "/api/indicators/import",
+            &t,
+            &json!({"Indicators": [body(SHA1, "FileSha1", "Block")]}),
+        )
+        .await;
+    assert_error(r, 429, "TooManyRequests");
+    // Submits have their own, larger budget.
+    submit_ok(&app, &t, &body(SHA1, "FileSha1", "Block")).await;
+    app.advance(60.0).await;
+    let r = app
+        .post_json(
+            "/api/indicators/import",
+            &t,
+            &json!({"Indicators": [body(SHA256, "FileSha256", "Block")]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    for n in 1..=30 {
+        let r = app
+            .send(
+                Req::post("/api/indicators/BatchDelete")
+                    .bearer(&t)
+                    .json(&json!({"IndicatorIds": [n.to_string()]})),
+            )
+            .await;
+        assert_eq!(r.status(), 204, "call {n}: {}", r.text());
+    }
+    let r = app
+        .send(
+            Req::post("/api/indicators/BatchDelete")
+                .bearer(&t)
+                .json(&json!({"IndicatorIds": ["31"]})),
+        )
+        .await;
+    assert_error(r, 429, "TooManyRequests");
+}

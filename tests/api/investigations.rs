@@ -453,3 +453,22 @@ async fn changes_are_published_as_investigation_updated() {
     }
     assert_eq!(seen, ["Queued", "Running", "Benign"]);
 }
+
+#[tokio::test]
+async fn start_investigation_allows_50_calls_an_hour() {
+    let app = spawn_app().await;
+    let t = writer(&app);
+    let id = machine_id("fin-lt-0142");
+    // Refused calls count too: the limit is on calls, not on investigations.
+    for n in 0..50 {
+        let status = start(&app, &t, &id).await.status().as_u16();
+        assert_eq!(status, if n == 0 { 201 } else { 400 }, "call {n}");
+    }
+    let r = start(&app, &t, &id).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, 429, "TooManyRequests");
+    // Reads are not limited by it; an hour later there is room again.
+    assert_eq!(app.get("/api/investigations", &t).await.status(), 200);
+    app.advance(3600.0).await;
+    assert_eq!(start(&app, &t, &id).await.status(), 201);
+}
