@@ -16,8 +16,8 @@
 //! - `fixtures`: loading machines, apps and users from JSON; `generate`: synthetic fleets.
 //! - `identity`: the Entra directory (apps, users), client authentication, Entra errors.
 //! - `auth`: bearer-token verification, the permission vocabulary, the route guard's checks.
-//! - `store`, `throttle`, `package`, `tls`: tenants' machines and actions, rate limits,
-//!   investigation packages, HTTPS.
+//! - `store`, `throttle`, `package`, `tls`: tenants' machines, actions, indicators and
+//!   investigations, rate limits, investigation packages, HTTPS.
 //! - `odata`, `events`: OData queries; the live state stream's events and their bus.
 //! - `model`, `error`, `clock`, `telemetry`: wire entities, the error enum, the emulator clock,
 //!   logging.

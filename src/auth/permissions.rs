@@ -17,20 +17,35 @@ const READ_ROLES: &[&str] = &["Machine.Read.All", "Machine.ReadWrite.All"];
 /// Delegated scopes for reads.
 const READ_SCOPES: &[&str] = &["Machine.Read", "Machine.ReadWrite"];
 
-/// Every app role the MDE machine APIs know (the development app holds them all).
+/// Indicator app roles: `Ti.ReadWrite` (the app's own indicators), `Ti.ReadWrite.All` (all).
+pub(crate) const TI_ROLES: &[&str] = &["Ti.ReadWrite", "Ti.ReadWrite.All"];
+/// The role that exposes every indicator of the tenant, not only the app's own.
+pub(crate) const TI_ALL: &str = "Ti.ReadWrite.All";
+/// Indicator delegated scopes.
+const TI_SCOPES: &[&str] = &["Ti.ReadWrite"];
+/// Investigation reads: app roles.
+const ALERT_READ_ROLES: &[&str] = &["Alert.Read.All", "Alert.ReadWrite.All"];
+/// Investigation reads: delegated scopes.
+const ALERT_READ_SCOPES: &[&str] = &["Alert.Read", "Alert.ReadWrite"];
+
+/// Every app role the MDE APIs served here know (the development app holds them all).
 pub(crate) fn all_roles() -> Vec<String> {
     ACTIONS
         .iter()
         .chain(READ_ROLES)
+        .chain(TI_ROLES)
+        .chain(ALERT_READ_ROLES)
         .map(|r| (*r).to_owned())
         .collect()
 }
 
-/// Every delegated scope of the MDE machine APIs (the development user has them all).
+/// Every delegated scope of the MDE APIs served here (the development user has them all).
 pub(crate) fn all_scopes() -> Vec<String> {
     ACTIONS
         .iter()
         .chain(READ_SCOPES)
+        .chain(TI_SCOPES)
+        .chain(ALERT_READ_SCOPES)
         .map(|s| (*s).to_owned())
         .collect()
 }
@@ -43,6 +58,8 @@ pub(crate) mod portal {
     pub(crate) const ACTIVE_REMEDIATION: &str = "Active remediation actions";
     /// Investigation packages.
     pub(crate) const ALERTS_INVESTIGATION: &str = "Alerts investigation";
+    /// Indicators (emulator decision: the indicator pages name no portal permission).
+    pub(crate) const MANAGE_SECURITY_SETTINGS: &str = "Manage security settings";
     /// Every portal permission a users fixture may grant.
     pub(crate) const ALL: &[&str] = &[
         VIEW_DATA,
@@ -50,7 +67,7 @@ pub(crate) mod portal {
         ALERTS_INVESTIGATION,
         "Live response basic",
         "Live response advanced",
-        "Manage security settings",
+        MANAGE_SECURITY_SETTINGS,
     ];
 }
 
@@ -134,5 +151,27 @@ pub(crate) const PACKAGE: Access = Access {
 pub(crate) const READ: Access = Access {
     app: READ_ROLES,
     delegated: READ_SCOPES,
+    portal: portal::VIEW_DATA,
+};
+
+/// Indicators, every endpoint: `Ti.ReadWrite` / `Ti.ReadWrite.All` (apps), `Ti.ReadWrite`
+/// (delegated; the delete pages list none: emulator decision).
+pub(crate) const INDICATORS: Access = Access {
+    app: TI_ROLES,
+    delegated: TI_SCOPES,
+    portal: portal::MANAGE_SECURITY_SETTINGS,
+};
+
+/// Start an automated investigation (`Alert.ReadWrite.All` / `Alert.ReadWrite`).
+pub(crate) const INVESTIGATE: Access = Access {
+    app: &["Alert.ReadWrite.All"],
+    delegated: &["Alert.ReadWrite"],
+    portal: portal::ACTIVE_REMEDIATION,
+};
+
+/// Investigation reads.
+pub(crate) const INVESTIGATION_READ: Access = Access {
+    app: ALERT_READ_ROLES,
+    delegated: ALERT_READ_SCOPES,
     portal: portal::VIEW_DATA,
 };

@@ -3,6 +3,8 @@
 
 mod action;
 mod ids;
+mod indicator;
+mod investigation;
 mod machine;
 mod odata;
 mod timestamp;
@@ -12,6 +14,10 @@ pub(crate) use action::{
     ActionStatus, ActionType, Cancellation, MachineAction, RelatedFileInfo, REQUEST_SOURCE,
 };
 pub(crate) use ids::{MachineId, TenantId};
+pub(crate) use indicator::{
+    Indicator, IndicatorAction, IndicatorSeverity, IndicatorType, CREATED_BY_SOURCE,
+};
+pub(crate) use investigation::{Investigation, InvestigationState, WholeSeconds};
 pub(crate) use machine::{Interning, Machine};
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;

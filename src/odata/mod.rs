@@ -9,10 +9,14 @@
 mod ast;
 mod eval;
 pub(crate) mod filter;
+mod indicators;
+mod investigations;
 mod lex;
 mod schema;
 
 pub(crate) use eval::matches;
+pub(crate) use indicators::INDICATORS;
+pub(crate) use investigations::INVESTIGATIONS;
 pub(crate) use schema::{EntitySet, Field, Kind, MACHINES, MACHINE_ACTIONS};
 
 use std::{borrow::Borrow, cmp::Ordering};

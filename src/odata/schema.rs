@@ -69,7 +69,8 @@ impl<'a> Cell<'a> {
         v.map_or(Cell::Null, |v| Cell::Str(v.into()))
     }
 
-    fn time(t: OffsetDateTime) -> Self {
+    /// A date-time cell, truncated to the wire's 100 ns.
+    pub(super) fn time(t: OffsetDateTime) -> Self {
         let ns = t.nanosecond();
         Cell::Time(t.replace_nanosecond(ns - ns % 100).unwrap_or(t))
     }

@@ -70,6 +70,11 @@ pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
 pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("core.json", include_str!("openapi/core.json")),
     ("events.json", include_str!("openapi/events.json")),
+    ("indicators.json", include_str!("openapi/indicators.json")),
+    (
+        "investigations.json",
+        include_str!("openapi/investigations.json"),
+    ),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

@@ -6,6 +6,8 @@ mod admin;
 mod discovery;
 mod events;
 pub(crate) mod extract;
+mod indicators;
+mod investigations;
 mod machineactions;
 mod machines;
 mod normalize;
@@ -55,7 +57,8 @@ impl std::fmt::Debug for Endpoint {
 
 /// Every `/api` endpoint table: the machine-action core here, and one per companion module.
 /// The router is built from these tables, so no route can exist without its access rule.
-pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] = &[ENDPOINTS];
+pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] =
+    &[ENDPOINTS, indicators::ENDPOINTS, investigations::ENDPOINTS];
 
 /// Every `/api` endpoint of every table.
 pub(crate) fn endpoints() -> impl Iterator<Item = &'static Endpoint> {

@@ -17,6 +17,11 @@ const ROUTE_WORDS: &[&str] = &[
     "stopandquarantinefile",
     "cancel",
     "getpackageuri",
+    "indicators",
+    "import",
+    "batchdelete",
+    "investigations",
+    "startinvestigation",
 ];
 
 /// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;

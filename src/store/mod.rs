@@ -1,6 +1,8 @@
 //! The in-memory state of the emulator, per tenant. The store owns all locking: callers get owned
 //! clones back, and no guard ever leaves a method (so none can be held across an `.await`).
 
+mod indicators;
+mod investigations;
 mod lifecycle;
 pub(crate) mod rules;
 mod tenant;
@@ -18,6 +20,7 @@ use crate::{
     model::{IsolationType, Machine, MachineId, TenantId, Timestamp},
 };
 
+pub(crate) use indicators::{NewIndicator, TiCaller};
 pub(crate) use lifecycle::SimulationOverride;
 pub(crate) use lifecycle::MAX_DELAY_SECONDS;
 pub use lifecycle::{Outcome, Simulation};
@@ -77,6 +80,8 @@ pub(crate) struct Fleet {
     by_id: HashMap<MachineId, MachineKey>,
     by_name: HashMap<Box<str>, Vec<MachineKey>>,
     by_aad_device_id: HashMap<Box<str>, MachineKey>,
+    /// Device group ids by group name (lower case).
+    by_group: HashMap<Box<str>, i64>,
 }
 
 impl Fleet {
@@ -88,6 +93,7 @@ impl Fleet {
             by_id: HashMap::with_capacity(machines.len()),
             by_name: HashMap::new(),
             by_aad_device_id: HashMap::new(),
+            by_group: HashMap::new(),
         };
         for (i, f) in machines.iter().enumerate() {
             let key = MachineKey(i as u32);
@@ -100,6 +106,12 @@ impl Fleet {
                 fleet.by_name.entry(short.into()).or_default().push(key);
             }
             fleet.by_name.entry(name.into()).or_default().push(key);
+            if let Some(group) = m.rbac_group_name.as_deref() {
+                fleet
+                    .by_group
+                    .entry(group.to_lowercase().into())
+                    .or_insert(m.rbac_group_id);
+            }
             if let Some(aad) = m.aad_device_id.as_deref().filter(|a| !a.is_empty()) {
                 fleet
                     .by_aad_device_id
@@ -140,6 +152,11 @@ impl Fleet {
         self.by_aad_device_id
             .get(id.to_ascii_lowercase().as_str())
             .copied()
+    }
+
+    /// The id of the device group named `name` (any case), if a machine is in it.
+    pub(crate) fn group_id(&self, name: &str) -> Option<i64> {
+        self.by_group.get(name.to_lowercase().as_str()).copied()
     }
 
     /// Every machine with its key, in id order.

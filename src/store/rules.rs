@@ -181,6 +181,17 @@ pub(crate) fn supports(m: &Machine, kind: ActionType, scope: Option<Scope>) -> b
     }
 }
 
+/// Whether automated investigation runs on `m` (Start Investigation page: Windows 11, Windows 10
+/// 1709 or later (with its cumulative update), Windows Server 2019 and later, Azure Stack HCI).
+pub(crate) fn supports_investigation(m: &Machine) -> bool {
+    match family(m) {
+        Family::Win10(b) => win10_at_least(b, WIN10_1709),
+        Family::Win11 => true,
+        Family::Server(y) => y >= 2019,
+        _ => false,
+    }
+}
+
 /// 400 `OsPlatformNotSupported` unless `m` supports the action.
 pub(crate) fn check_supported(
     m: &Machine,

@@ -14,6 +14,8 @@ mod connections;
 mod errors;
 mod events;
 mod identity;
+mod indicators;
+mod investigations;
 mod lifecycle;
 mod logging;
 mod machine_list;

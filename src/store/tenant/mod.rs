@@ -29,6 +29,8 @@ mod actions;
 mod machines;
 
 use super::{
+    indicators::Indicators,
+    investigations::Investigations,
     lifecycle::{Outcome, Plan, Simulation},
     rules::{self, ConflictGroup},
     DuplicatePolicy, Fleet, FleetMachine, MachineKey, StoreOptions, Visibility,
@@ -267,11 +269,17 @@ pub(crate) struct Tenant {
     options: StoreOptions,
     policy_override: Mutex<Option<DuplicatePolicy>>,
     state: RwLock<State>,
+    /// The tenant's indicators (their own lock).
+    pub(crate) indicators: Indicators,
+    /// The tenant's automated investigations (their own lock).
+    pub(crate) investigations: Investigations,
 }
 
 impl Tenant {
     pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions, sink: Option<Sink>) -> Self {
         Self {
+            indicators: Indicators::new(Arc::clone(&fleet), sink.clone()),
+            investigations: Investigations::new(sink.clone()),
             fleet,
             options,
             policy_override: Mutex::new(None),
@@ -316,6 +324,7 @@ impl Tenant {
     /// Makes every transition due by `now`.
     pub(crate) fn settle(&self, now: OffsetDateTime) {
         drop(self.read_settled(now));
+        self.investigations.settle(now);
     }
 
     /// The state for changing, settled to `now`.
