@@ -17,20 +17,32 @@ const READ_ROLES: &[&str] = &["Machine.Read.All", "Machine.ReadWrite.All"];
 /// Delegated scopes for reads.
 const READ_SCOPES: &[&str] = &["Machine.Read", "Machine.ReadWrite"];
 
-/// Every app role the MDE machine APIs know (the development app holds them all).
+/// App roles for alert reads (docs/contract/alerts.md §0).
+const ALERT_READ_ROLES: &[&str] = &["Alert.Read.All", "Alert.ReadWrite.All"];
+/// Delegated scopes for alert reads.
+const ALERT_READ_SCOPES: &[&str] = &["Alert.Read", "Alert.ReadWrite"];
+/// The alert-related entity permissions (user, file, IP, URL profiles): app role and scope alike.
+const PROFILE_READS: &[&str] = &["User.Read.All", "File.Read.All", "Ip.Read.All", "URL.Read.All"];
+
+/// Every app role the MDE APIs this emulator serves know (the development app holds them all).
 pub(crate) fn all_roles() -> Vec<String> {
     ACTIONS
         .iter()
         .chain(READ_ROLES)
+        .chain(ALERT_READ_ROLES)
+        .chain(PROFILE_READS)
         .map(|r| (*r).to_owned())
         .collect()
 }
 
-/// Every delegated scope of the MDE machine APIs (the development user has them all).
+/// Every delegated scope of the MDE APIs this emulator serves (the development user has them
+/// all).
 pub(crate) fn all_scopes() -> Vec<String> {
     ACTIONS
         .iter()
         .chain(READ_SCOPES)
+        .chain(ALERT_READ_SCOPES)
+        .chain(PROFILE_READS)
         .map(|s| (*s).to_owned())
         .collect()
 }
@@ -136,3 +148,27 @@ pub(crate) const READ: Access = Access {
     delegated: READ_SCOPES,
     portal: portal::VIEW_DATA,
 };
+
+/// Alert reads: list, get, a machine's alerts (docs/contract/alerts.md §0).
+pub(crate) const ALERT_READ: Access = Access {
+    app: ALERT_READ_ROLES,
+    delegated: ALERT_READ_SCOPES,
+    portal: portal::VIEW_DATA,
+};
+
+/// Alert changes: update, batch update, CreateAlertByReference (decision 1: the update page's
+/// `Alerts.ReadWrite.All` is read as the `Alert.ReadWrite.All` every other page names).
+pub(crate) const ALERT_WRITE: Access = Access {
+    app: &["Alert.ReadWrite.All"],
+    delegated: &["Alert.ReadWrite"],
+    portal: portal::ALERTS_INVESTIGATION,
+};
+
+/// An alert's user (`User.Read.All`, app and delegated alike).
+pub(crate) const ALERT_USER: Access = same(&["User.Read.All"], portal::VIEW_DATA);
+/// An alert's files.
+pub(crate) const ALERT_FILES: Access = same(&["File.Read.All"], portal::VIEW_DATA);
+/// An alert's IPs.
+pub(crate) const ALERT_IPS: Access = same(&["Ip.Read.All"], portal::VIEW_DATA);
+/// An alert's domains.
+pub(crate) const ALERT_DOMAINS: Access = same(&["URL.Read.All"], portal::VIEW_DATA);

@@ -6,12 +6,14 @@
 //! and pages references to rows and only the page is ever serialized. A filter is bounded in
 //! length and nodes; `Query::cost` lets callers move a heavy evaluation off the async workers.
 
+mod alert_schema;
 mod ast;
 mod eval;
 pub(crate) mod filter;
 mod lex;
 mod schema;
 
+pub(crate) use alert_schema::ALERTS;
 pub(crate) use eval::matches;
 pub(crate) use schema::{EntitySet, Field, Kind, MACHINES, MACHINE_ACTIONS};
 

@@ -69,7 +69,7 @@ impl<'a> Cell<'a> {
         v.map_or(Cell::Null, |v| Cell::Str(v.into()))
     }
 
-    fn time(t: OffsetDateTime) -> Self {
+    pub(super) fn time(t: OffsetDateTime) -> Self {
         let ns = t.nanosecond();
         Cell::Time(t.replace_nanosecond(ns - ns % 100).unwrap_or(t))
     }

@@ -17,6 +17,14 @@ const ROUTE_WORDS: &[&str] = &[
     "stopandquarantinefile",
     "cancel",
     "getpackageuri",
+    "alerts",
+    "batchupdate",
+    "createalertbyreference",
+    "machine",
+    "user",
+    "files",
+    "ips",
+    "domains",
 ];
 
 /// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;

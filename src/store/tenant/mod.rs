@@ -267,11 +267,19 @@ pub(crate) struct Tenant {
     options: StoreOptions,
     policy_override: Mutex<Option<DuplicatePolicy>>,
     state: RwLock<State>,
+    /// This tenant's alerts, behind their own lock.
+    alerts: super::alerts::TenantAlerts,
 }
 
 impl Tenant {
-    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions, sink: Option<Sink>) -> Self {
+    pub(super) fn new(
+        fleet: Arc<Fleet>,
+        alerts: Arc<super::alerts::FixtureAlerts>,
+        options: StoreOptions,
+        sink: Option<Sink>,
+    ) -> Self {
         Self {
+            alerts: super::alerts::TenantAlerts::new(Arc::clone(&fleet), alerts, sink.clone()),
             fleet,
             options,
             policy_override: Mutex::new(None),
@@ -286,6 +294,11 @@ impl Tenant {
     #[cfg(test)]
     pub(crate) fn copied(&self) -> usize {
         self.read_settled(OffsetDateTime::UNIX_EPOCH).machines.len()
+    }
+
+    /// This tenant's alerts.
+    pub(crate) fn alerts(&self) -> &super::alerts::TenantAlerts {
+        &self.alerts
     }
 
     /// How many actions this tenant has (lists use it to judge a query's cost).
