@@ -52,7 +52,9 @@ const CREATE_LIMIT: Limit = Limit {
 /// Most ids one batch update may name (emulator decision: the limit is undocumented).
 pub(crate) const MAX_BATCH_IDS: usize = 1000;
 
-/// The alert endpoints (docs/contract/alerts.md §0).
+/// The alert endpoints (docs/contract/alerts.md §0). `batchUpdate` and `CreateAlertByReference`
+/// are spelled as documented and matched in that case only: a path the table matches as it is
+/// sent is not normalised, and another spelling is an alert id (405 for POST).
 pub(super) static ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: Method::GET,
@@ -77,14 +79,14 @@ pub(super) static ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: Method::POST,
-        path: "/api/alerts/batchupdate",
+        path: "/api/alerts/batchUpdate",
         access: permissions::ALERT_WRITE,
         limit: BATCH_LIMIT,
         handler: || post(batch_update),
     },
     Endpoint {
         method: Method::POST,
-        path: "/api/alerts/createalertbyreference",
+        path: "/api/alerts/CreateAlertByReference",
         access: permissions::ALERT_WRITE,
         limit: CREATE_LIMIT,
         handler: || post(create_by_reference),

@@ -18,8 +18,6 @@ const ROUTE_WORDS: &[&str] = &[
     "cancel",
     "getpackageuri",
     "alerts",
-    "batchupdate",
-    "createalertbyreference",
     "machine",
     "user",
     "files",
