@@ -22,7 +22,12 @@ const ALERT_READ_ROLES: &[&str] = &["Alert.Read.All", "Alert.ReadWrite.All"];
 /// Delegated scopes for alert reads.
 const ALERT_READ_SCOPES: &[&str] = &["Alert.Read", "Alert.ReadWrite"];
 /// The alert-related entity permissions (user, file, IP, URL profiles): app role and scope alike.
-const PROFILE_READS: &[&str] = &["User.Read.All", "File.Read.All", "Ip.Read.All", "URL.Read.All"];
+const PROFILE_READS: &[&str] = &[
+    "User.Read.All",
+    "File.Read.All",
+    "Ip.Read.All",
+    "URL.Read.All",
+];
 
 /// Every app role the MDE APIs this emulator serves know (the development app holds them all).
 pub(crate) fn all_roles() -> Vec<String> {

@@ -85,7 +85,9 @@ pub(crate) static ALERTS: EntitySet<Alert> = EntitySet {
         f("computerDnsName", Kind::Str, false, |a| {
             opt(&a.computer_dns_name)
         }),
-        f("rbacGroupName", Kind::Str, false, |a| opt(&a.rbac_group_name)),
+        f("rbacGroupName", Kind::Str, false, |a| {
+            opt(&a.rbac_group_name)
+        }),
         f("aadTenantId", Kind::Str, false, |_| Cell::Null),
         f("threatName", Kind::Str, false, |a| opt(&a.threat_name)),
         f("mitreTechniques", Kind::StrList, false, |a| {

@@ -461,7 +461,11 @@ fn found(
     state: &AppState,
     caller: &Caller,
     id: &str,
-) -> Result<(std::sync::Arc<Tenant>, std::sync::Arc<Alert>, crate::store::MachineKey)> {
+) -> Result<(
+    std::sync::Arc<Tenant>,
+    std::sync::Arc<Alert>,
+    crate::store::MachineKey,
+)> {
     let tenant = state.store().tenant(&caller.tenant);
     let (alert, key) = tenant.alerts().get(id, &caller.visibility)?;
     Ok((tenant, alert, key))
@@ -577,7 +581,11 @@ struct File {
 }
 
 fn file_of(e: &Evidence, sha1: &str, alert: &Alert) -> File {
-    let name = e.file_name.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let name = e
+        .file_name
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let pe = [".exe", ".dll", ".sys", ".scr"]
         .iter()
         .any(|x| name.ends_with(x));
@@ -690,7 +698,10 @@ async fn alert_domains(
         .filter(|h| seen.insert(h.clone()))
         .map(|host| Domain { host })
         .collect();
-    Ok(related(format!("{}/$metadata#Domains", root.origin()), hosts))
+    Ok(related(
+        format!("{}/$metadata#Domains", root.origin()),
+        hosts,
+    ))
 }
 
 /// Keys `POST /_mock/alerts` refuses: the emulator sets them.
@@ -724,10 +735,12 @@ async fn raise_alert(State(state): State<AppState>, q: Params, body: JsonBody) -
     let template = alerts::template("Suspicious activity");
     let mut base = template_json(&template)?;
     base.extend(obj);
-    let template: Alert =
-        serde_path_to_error::deserialize(Value::Object(base)).map_err(|e| {
-            ApiError::bad_request(Code::InvalidInput, format!("Invalid input at {}: {}", e.path(), e.inner()))
-        })?;
+    let template: Alert = serde_path_to_error::deserialize(Value::Object(base)).map_err(|e| {
+        ApiError::bad_request(
+            Code::InvalidInput,
+            format!("Invalid input at {}: {}", e.path(), e.inner()),
+        )
+    })?;
     if template.title.trim().is_empty() {
         return Err(ApiError::bad_request(
             Code::InvalidInput,

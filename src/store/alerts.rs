@@ -52,7 +52,7 @@ impl FixtureAlerts {
                 Some((Arc::new(a), key))
             })
             .collect();
-        rows.sort_by(|a, b| b.0.alert_creation_time.cmp(&a.0.alert_creation_time));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0.alert_creation_time));
         let mut by_id = HashMap::with_capacity(rows.len());
         for (i, (a, _)) in rows.iter().enumerate() {
             by_id.entry(a.id.as_str().into()).or_insert(i as u32);
@@ -349,10 +349,10 @@ impl TenantAlerts {
                 .filter(|p| matches!(p, Place::Raised(i) if state.raised[*i as usize].1 == key));
             let fixtures = (0..self.fixtures.rows.len())
                 .map(|i| Place::Fixture(i as u32))
-                .filter(|p| matches!(p, Place::Fixture(i) if self.fixtures.rows[*i as usize].1 == key));
-            let found = raised
-                .chain(fixtures)
-                .find(|p| open(self.at(&state, *p)));
+                .filter(
+                    |p| matches!(p, Place::Fixture(i) if self.fixtures.rows[*i as usize].1 == key),
+                );
+            let found = raised.chain(fixtures).find(|p| open(self.at(&state, *p)));
             if let Some(place) = found {
                 let slot: &mut Arc<Alert> = match place {
                     Place::Fixture(i) => {

@@ -86,8 +86,12 @@ async fn list(app: &TestApp, token: &str, query: &str) -> Value {
 }
 
 async fn patch(app: &TestApp, token: &str, id: &str, body: &Value) -> TestResponse {
-    app.send(Req::patch(format!("/api/alerts/{id}")).bearer(token).json(body))
-        .await
+    app.send(
+        Req::patch(format!("/api/alerts/{id}"))
+            .bearer(token)
+            .json(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -139,7 +143,12 @@ async fn expand_evidence_fills_it_and_other_expansions_are_refused() {
     for a in value {
         let ev = a["evidence"].as_array().unwrap();
         assert!(!ev.is_empty(), "{a}");
-        let keys: Vec<&str> = ev[0].as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = ev[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys[0], "entityType");
         assert_eq!(keys.len(), 26);
         assert_eq!(*keys.last().unwrap(), "detectionStatus");
@@ -170,7 +179,12 @@ async fn filter_top_skip_work_on_the_documented_properties() {
         count(&|a| a["status"] == "New" && a["category"] == "Malware")
     );
 
-    let b = list(&app, &t, "?$filter=alertCreationTime ge 2026-11-25T00:00:00Z").await;
+    let b = list(
+        &app,
+        &t,
+        "?$filter=alertCreationTime ge 2026-11-25T00:00:00Z",
+    )
+    .await;
     let n = count(&|a| a["alertCreationTime"].as_str().unwrap() >= "2026-11-25");
     assert_eq!(ids(&b).len(), n);
 
@@ -190,7 +204,9 @@ async fn filter_top_skip_work_on_the_documented_properties() {
     // Not a documented filter property, and a value outside the enum: 400.
     let r = app.get("/api/alerts?$filter=title eq 'x'", &t).await;
     assert_error(r, 400, "ODataError");
-    let r = app.get("/api/alerts?$filter=severity eq 'Severe'", &t).await;
+    let r = app
+        .get("/api/alerts?$filter=severity eq 'Severe'", &t)
+        .await;
     assert_error(r, 400, "ODataError");
     let r = app.get("/api/alerts?$top=10001", &t).await;
     assert_error(r, 400, "ODataError");
@@ -210,7 +226,13 @@ async fn get_by_id_has_evidence_and_404s_for_an_unknown_id() {
     );
     assert_eq!(a["id"], id.as_str());
     assert!(!a["evidence"].as_array().unwrap().is_empty());
-    let keys: Vec<&str> = a.as_object().unwrap().keys().skip(1).map(String::as_str).collect();
+    let keys: Vec<&str> = a
+        .as_object()
+        .unwrap()
+        .keys()
+        .skip(1)
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ORDER);
     let r = app.get("/api/alerts/da000_1", &t).await;
     assert_error_message(r, 404, "ResourceNotFound", "Alert da000_1 was not found");
@@ -227,21 +249,36 @@ async fn each_endpoint_names_the_permissions_it_accepts() {
     let machine_reader = app.token(&["Machine.Read.All"]);
     let reader = reader(&app);
     let forbidden = |r: TestResponse, names: &str| {
-        assert_error_containing(r, 403, "Forbidden", &format!("application permissions ({names})"));
+        assert_error_containing(
+            r,
+            403,
+            "Forbidden",
+            &format!("application permissions ({names})"),
+        );
     };
     let read = "Alert.Read.All, Alert.ReadWrite.All";
     forbidden(app.get("/api/alerts", &machine_reader).await, read);
-    forbidden(app.get(&format!("/api/alerts/{id}"), &machine_reader).await, read);
+    forbidden(
+        app.get(&format!("/api/alerts/{id}"), &machine_reader).await,
+        read,
+    );
     forbidden(
         app.get(&format!("/api/machines/{machine}/alerts"), &machine_reader)
             .await,
         read,
     );
     let body = json!({"status": "InProgress"});
-    forbidden(patch(&app, &reader, &id, &body).await, "Alert.ReadWrite.All");
     forbidden(
-        app.post_json("/api/alerts/batchUpdate", &reader, &json!({"alertIds": [id], "status": "New"}))
-            .await,
+        patch(&app, &reader, &id, &body).await,
+        "Alert.ReadWrite.All",
+    );
+    forbidden(
+        app.post_json(
+            "/api/alerts/batchUpdate",
+            &reader,
+            &json!({"alertIds": [id], "status": "New"}),
+        )
+        .await,
         "Alert.ReadWrite.All",
     );
     forbidden(
@@ -259,7 +296,10 @@ async fn each_endpoint_names_the_permissions_it_accepts() {
         ("ips", "Ip.Read.All"),
         ("domains", "URL.Read.All"),
     ] {
-        forbidden(app.get(&format!("/api/alerts/{id}/{path}"), &reader).await, perm);
+        forbidden(
+            app.get(&format!("/api/alerts/{id}/{path}"), &reader).await,
+            perm,
+        );
     }
     // Delegated: the delegated names.
     let user = app.token_with(TokenSpec {
@@ -310,7 +350,13 @@ async fn patch_updates_the_documented_properties_and_appends_the_comment() {
     let got: Value = app.get(&format!("/api/alerts/{id}"), &t).await.json();
     assert_eq!(got["status"], "Resolved");
     app.advance(60.0).await;
-    let r = patch(&app, &t, &id, &json!({"Status": "InProgress", "Comment": "reopened"})).await;
+    let r = patch(
+        &app,
+        &t,
+        &id,
+        &json!({"Status": "InProgress", "Comment": "reopened"}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text());
     let a: Value = r.json();
     assert_eq!(a["status"], "InProgress");
@@ -340,9 +386,17 @@ async fn patch_refuses_bad_bodies_and_unknown_alerts() {
         "InvalidInput",
         "Invalid input Unknown",
     );
-    assert_error(bad(json!({"classification": "Bogus"})).await, 400, "InvalidInput");
+    assert_error(
+        bad(json!({"classification": "Bogus"})).await,
+        400,
+        "InvalidInput",
+    );
     // Deprecated since 2022.
-    assert_error(bad(json!({"determination": "Apt"})).await, 400, "InvalidInput");
+    assert_error(
+        bad(json!({"determination": "Apt"})).await,
+        400,
+        "InvalidInput",
+    );
     assert_error_containing(
         bad(json!({"severity": "High"})).await,
         400,
@@ -352,7 +406,11 @@ async fn patch_refuses_bad_bodies_and_unknown_alerts() {
     assert_error(bad(json!({})).await, 400, "InvalidRequestBody");
     assert_error(bad(json!({"status": 3})).await, 400, "InvalidRequestBody");
     let long = "x".repeat(5000);
-    assert_error(bad(json!({"comment": long})).await, 400, "InvalidRequestBody");
+    assert_error(
+        bad(json!({"comment": long})).await,
+        400,
+        "InvalidRequestBody",
+    );
     let r = app
         .send(
             Req::patch(format!("/api/alerts/{id}"))
@@ -409,11 +467,31 @@ async fn batch_update_changes_every_alert_or_none() {
         let (app, t) = (&app, t.clone());
         async move { app.post_json("/api/alerts/batchUpdate", &t, &body).await }
     };
-    assert_error(post(json!({"status": "New"})).await, 400, "MissingRequiredParameter");
-    assert_error(post(json!({"alertIds": [], "status": "New"})).await, 400, "InvalidRequestBody");
-    assert_error(post(json!({"alertIds": "x", "status": "New"})).await, 400, "InvalidRequestBody");
-    assert_error(post(json!({"alertIds": [c]})).await, 400, "InvalidRequestBody");
-    assert_error(post(json!({"alertIds": [c], "status": "Closed"})).await, 400, "InvalidInput");
+    assert_error(
+        post(json!({"status": "New"})).await,
+        400,
+        "MissingRequiredParameter",
+    );
+    assert_error(
+        post(json!({"alertIds": [], "status": "New"})).await,
+        400,
+        "InvalidRequestBody",
+    );
+    assert_error(
+        post(json!({"alertIds": "x", "status": "New"})).await,
+        400,
+        "InvalidRequestBody",
+    );
+    assert_error(
+        post(json!({"alertIds": [c]})).await,
+        400,
+        "InvalidRequestBody",
+    );
+    assert_error(
+        post(json!({"alertIds": [c], "status": "Closed"})).await,
+        400,
+        "InvalidInput",
+    );
 }
 
 #[tokio::test]
@@ -432,7 +510,11 @@ async fn batch_update_has_its_documented_rate_limit() {
         assert_eq!(r.status(), 200, "call {i}: {}", r.text());
     }
     let r = app
-        .post_json("/api/alerts/batchUpdate", &t, &json!({"alertIds": [id], "comment": "11"}))
+        .post_json(
+            "/api/alerts/batchUpdate",
+            &t,
+            &json!({"alertIds": [id], "comment": "11"}),
+        )
         .await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
@@ -456,7 +538,12 @@ async fn a_machines_alerts_by_id_name_or_aad_device_id() {
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(expected.len(), 2);
-    for key in [machine.as_str(), "eng-ws-0203", "ENG-WS-0203.contoso.com", &aad] {
+    for key in [
+        machine.as_str(),
+        "eng-ws-0203",
+        "ENG-WS-0203.contoso.com",
+        &aad,
+    ] {
         let r = app.get(&format!("/api/machines/{key}/alerts"), &t).await;
         assert_eq!(r.status(), 200, "{key}: {}", r.text());
         let body: Value = r.json();
@@ -465,7 +552,10 @@ async fn a_machines_alerts_by_id_name_or_aad_device_id() {
         let mut want = expected.clone();
         want.sort();
         assert_eq!(got, want, "{key}");
-        assert!(body["@odata.context"].as_str().unwrap().ends_with("#Alerts"));
+        assert!(body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("#Alerts"));
     }
     let b: Value = app
         .get(
@@ -505,7 +595,10 @@ async fn an_alerts_machine_user_files_ips_and_domains() {
     );
 
     let u: Value = get("user").await.json();
-    assert_eq!(u["@odata.context"], format!("{}/api/$metadata#Users/$entity", app.url));
+    assert_eq!(
+        u["@odata.context"],
+        format!("{}/api/$metadata#Users/$entity", app.url)
+    );
     assert_eq!(u["id"], "contoso\\bnguyen");
     assert_eq!(u["accountName"], "bnguyen");
     assert_eq!(u["accountDomain"], "CONTOSO");
@@ -513,7 +606,10 @@ async fn an_alerts_machine_user_files_ips_and_domains() {
     assert_eq!(u["mostPrevalentMachineId"], machine_id("eng-ws-0203"));
 
     let f: Value = get("files").await.json();
-    assert_eq!(f["@odata.context"], format!("{}/api/$metadata#Files", app.url));
+    assert_eq!(
+        f["@odata.context"],
+        format!("{}/api/$metadata#Files", app.url)
+    );
     let sha1s: Vec<&Value> = fixture["evidence"]
         .as_array()
         .unwrap()
@@ -532,7 +628,10 @@ async fn an_alerts_machine_user_files_ips_and_domains() {
     // The C2 alert has a URL: its host is a domain.
     let c2 = FIXTURE
         .iter()
-        .find(|a| a["machineId"] == machine_id("eng-ws-0203").as_str() && a["category"] == "CommandAndControl")
+        .find(|a| {
+            a["machineId"] == machine_id("eng-ws-0203").as_str()
+                && a["category"] == "CommandAndControl"
+        })
         .unwrap()["id"]
         .as_str()
         .unwrap();
@@ -540,7 +639,10 @@ async fn an_alerts_machine_user_files_ips_and_domains() {
         .get(&format!("/api/alerts/{c2}/domains"), &t)
         .await
         .json();
-    assert_eq!(d["@odata.context"], format!("{}/$metadata#Domains", app.url));
+    assert_eq!(
+        d["@odata.context"],
+        format!("{}/$metadata#Domains", app.url)
+    );
     assert_eq!(d["value"], json!([{"host": "cdn-update-6.example.net"}]));
     // No URL evidence: an empty list.
     let d: Value = get("domains").await.json();
@@ -600,7 +702,12 @@ async fn create_alert_by_reference_creates_then_merges_by_title() {
     assert_eq!(b["lastEventTime"], "2026-11-21T10:00:00.0000000Z");
     // Resolved: the next one is a new alert.
     let id = a["id"].as_str().unwrap();
-    assert_eq!(patch(&app, &t, id, &json!({"status": "Resolved"})).await.status(), 200);
+    assert_eq!(
+        patch(&app, &t, id, &json!({"status": "Resolved"}))
+            .await
+            .status(),
+        200
+    );
     let c: Value = app
         .post_json("/api/alerts/CreateAlertByReference", &t, &body)
         .await
@@ -621,7 +728,16 @@ async fn create_alert_by_reference_refuses_bad_bodies_and_unknown_events() {
         }
     };
     let good = reference_body(&machine, "x", "2026-11-20T16:45:21Z");
-    for key in ["eventTime", "reportId", "machineId", "severity", "title", "description", "recommendedAction", "category"] {
+    for key in [
+        "eventTime",
+        "reportId",
+        "machineId",
+        "severity",
+        "title",
+        "description",
+        "recommendedAction",
+        "category",
+    ] {
         let mut b = good.clone();
         b.as_object_mut().unwrap().remove(key);
         assert_error_message(
@@ -636,10 +752,26 @@ async fn create_alert_by_reference_refuses_bad_bodies_and_unknown_events() {
         b[k] = v;
         b
     };
-    assert_error(post(with("severity", json!("Informational"))).await, 400, "InvalidInput");
-    assert_error(post(with("category", json!("Bogus"))).await, 400, "InvalidInput");
-    assert_error(post(with("eventTime", json!("yesterday"))).await, 400, "InvalidInput");
-    assert_error(post(with("reportId", json!(20776))).await, 400, "InvalidRequestBody");
+    assert_error(
+        post(with("severity", json!("Informational"))).await,
+        400,
+        "InvalidInput",
+    );
+    assert_error(
+        post(with("category", json!("Bogus"))).await,
+        400,
+        "InvalidInput",
+    );
+    assert_error(
+        post(with("eventTime", json!("yesterday"))).await,
+        400,
+        "InvalidInput",
+    );
+    assert_error(
+        post(with("reportId", json!(20776))).await,
+        400,
+        "InvalidRequestBody",
+    );
     assert_error_containing(
         post(with("machineId", json!("no-such-host"))).await,
         404,
@@ -684,7 +816,11 @@ async fn a_delegated_user_sees_only_alerts_on_its_device_groups() {
     assert_eq!(got, want);
     // An alert outside its groups: 404 everywhere, as if it did not exist.
     let dc = alert_on("dc01");
-    assert_error(app.get(&format!("/api/alerts/{dc}"), &t).await, 404, "ResourceNotFound");
+    assert_error(
+        app.get(&format!("/api/alerts/{dc}"), &t).await,
+        404,
+        "ResourceNotFound",
+    );
     assert_error(
         app.get(&format!("/api/alerts/{dc}/machine"), &t).await,
         404,
@@ -696,7 +832,9 @@ async fn a_delegated_user_sees_only_alerts_on_its_device_groups() {
         "ResourceNotFound",
     );
     assert_eq!(
-        app.get(&format!("/api/alerts/{}", finance[0]), &t).await.status(),
+        app.get(&format!("/api/alerts/{}", finance[0]), &t)
+            .await
+            .status(),
         200
     );
     // Updating needs the "Alerts investigation" portal permission, which this user lacks.
@@ -728,7 +866,13 @@ async fn a_change_in_one_tenant_is_not_seen_in_another() {
     };
     let (a, b) = (token(&ta), token(&tb));
     let id = alert_on("exec-lt-0001");
-    let r = patch(&app, &a, &id, &json!({"status": "Resolved", "comment": "A only"})).await;
+    let r = patch(
+        &app,
+        &a,
+        &id,
+        &json!({"status": "Resolved", "comment": "A only"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let x: Value = r.json();
     assert_eq!(x["aadTenantId"], ta.as_str());
@@ -746,14 +890,19 @@ async fn a_change_in_one_tenant_is_not_seen_in_another() {
     assert_eq!(r.status(), 201, "{}", r.text());
     let raised: Value = r.json();
     let rid = raised["id"].as_str().unwrap();
-    assert_eq!(app.get(&format!("/api/alerts/{rid}"), &a).await.status(), 200);
+    assert_eq!(
+        app.get(&format!("/api/alerts/{rid}"), &a).await.status(),
+        200
+    );
     assert_error(
         app.get(&format!("/api/alerts/{rid}"), &b).await,
         404,
         "ResourceNotFound",
     );
     // A reset forgets the tenant's alert changes.
-    let r = app.send(Req::post(format!("/_mock/reset?tenant={ta}"))).await;
+    let r = app
+        .send(Req::post(format!("/_mock/reset?tenant={ta}")))
+        .await;
     assert_eq!(r.status(), 204);
     let z: Value = app.get(&format!("/api/alerts/{id}"), &a).await.json();
     assert_eq!(z["status"], "New");
@@ -796,7 +945,7 @@ async fn the_control_plane_raises_an_alert_on_a_machine_by_any_alias() {
     let l = list(&app, &t, "?$filter=status eq 'New'&$top=1").await;
     assert_eq!(ids(&l), vec![id.to_owned()]);
     let m = app
-        .get(&format!("/api/machines/fin-lt-0187/alerts"), &t)
+        .get("/api/machines/fin-lt-0187/alerts", &t)
         .await
         .json::<Value>();
     assert!(ids(&m).contains(&id.to_owned()));
@@ -813,8 +962,16 @@ async fn the_control_plane_raises_an_alert_on_a_machine_by_any_alias() {
         let app = &app;
         async move { app.send(Req::post("/_mock/alerts").json(&body)).await }
     };
-    assert_error(raise(json!({"title": "x"})).await, 400, "MissingRequiredParameter");
-    assert_error(raise(json!({"machineId": "nope"})).await, 404, "ResourceNotFound");
+    assert_error(
+        raise(json!({"title": "x"})).await,
+        400,
+        "MissingRequiredParameter",
+    );
+    assert_error(
+        raise(json!({"machineId": "nope"})).await,
+        404,
+        "ResourceNotFound",
+    );
     assert_error_containing(
         raise(json!({"machineId": "dc02", "id": "x"})).await,
         400,
@@ -827,7 +984,11 @@ async fn the_control_plane_raises_an_alert_on_a_machine_by_any_alias() {
         "InvalidInput",
         "severity",
     );
-    assert_error(raise(json!({"machineId": "dc02", "bogus": 1})).await, 400, "InvalidInput");
+    assert_error(
+        raise(json!({"machineId": "dc02", "bogus": 1})).await,
+        400,
+        "InvalidInput",
+    );
     let r = app
         .send(Req::post("/_mock/alerts?tenant=not a tenant").json(&json!({"machineId": "dc02"})))
         .await;
@@ -839,7 +1000,10 @@ async fn alert_changes_are_published_on_the_live_state_stream() {
     let app = spawn_tcp(Config::for_tests(), fleet()).await;
     let client = app.tcp_client();
     let mut res = client
-        .get(format!("{}/_mock/events?types=alert.raised,alert.updated", app.url))
+        .get(format!(
+            "{}/_mock/events?types=alert.raised,alert.updated",
+            app.url
+        ))
         .send()
         .await
         .unwrap();
@@ -931,7 +1095,13 @@ async fn a_fixtures_folder_loads_its_alerts_json_and_names_a_bad_alert() {
     let dir = folder(&json!({"alerts": [FIXTURE[1], bad]}).to_string());
     let e = load(&dir).unwrap_err();
     assert!(e.contains("alerts.json"), "{e}");
-    assert!(e.contains(&format!("alert #1 ({})", FIXTURE[0]["id"].as_str().unwrap())), "{e}");
+    assert!(
+        e.contains(&format!(
+            "alert #1 ({})",
+            FIXTURE[0]["id"].as_str().unwrap()
+        )),
+        "{e}"
+    );
     assert!(e.contains("field `machineId`"), "{e}");
     assert!(e.contains("no fixture machine"), "{e}");
     // A bad value names its field; a duplicate id is refused.
@@ -965,7 +1135,9 @@ async fn a_fixtures_folder_without_alerts_json_serves_no_alert() {
     .await
     .unwrap();
     assert_eq!(res.status(), 200);
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["value"], json!([]));
 }
