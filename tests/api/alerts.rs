@@ -201,6 +201,35 @@ async fn filter_top_skip_work_on_the_documented_properties() {
     let page = ids(&list(&app, &t, "?$top=5&$skip=3").await);
     assert_eq!(page, all[3..8]);
 
+    // The engine's other options work here too: $select keeps the selected keys (aadTenantId
+    // included), $count counts, $orderby sorts; and without $top a short page links the next.
+    let b = list(
+        &app,
+        &t,
+        "?$select=id,aadTenantId&$count=true&$orderby=incidentId",
+    )
+    .await;
+    assert_eq!(b["@odata.count"], FIXTURE.len());
+    assert_eq!(
+        b["value"][0],
+        json!({"id": FIXTURE[0]["id"], "aadTenantId": DEV_TENANT})
+    );
+    let paged = spawn_config(
+        Config {
+            page_size: 4,
+            ..Config::for_tests()
+        },
+        fleet(),
+    )
+    .await;
+    let b = list(&paged, &reader(&paged), "?$expand=evidence").await;
+    assert_eq!(ids(&b), all[..4]);
+    let next = b["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.contains("%24expand=evidence") && next.contains("%24skip=4"),
+        "{next}"
+    );
+
     // Not a documented filter property, and a value outside the enum: 400.
     let r = app.get("/api/alerts?$filter=title eq 'x'", &t).await;
     assert_error(r, 400, "ODataError");
@@ -565,6 +594,13 @@ async fn a_machines_alerts_by_id_name_or_aad_device_id() {
         .await
         .json();
     assert_eq!(ids(&b).len(), 1);
+    let r = app
+        .get(
+            &format!("/api/machines/{machine}/alerts?$filter=title eq 'x'"),
+            &t,
+        )
+        .await;
+    assert_error(r, 400, "ODataError");
     let r = app.get("/api/machines/no-such-host/alerts", &t).await;
     assert_error(r, 404, "ResourceNotFound");
 }
