@@ -442,3 +442,114 @@ pub(crate) fn template(title: &str) -> Alert {
         domains: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::{AlertCategory, AlertSeverity, TenantId},
+        store::{FleetMachine, SimulationOverride, Store, StoreOptions},
+    };
+
+    fn machine(id: char, group: &str) -> FleetMachine {
+        let json = serde_json::json!({
+            "id": id.to_string().repeat(40),
+            "computerDnsName": format!("{id}.contoso.com"),
+            "firstSeen": "2024-01-01T00:00:00Z",
+            "lastSeen": "2024-06-01T00:00:00Z",
+            "osPlatform": "Windows11",
+            "rbacGroupName": group,
+        });
+        FleetMachine {
+            machine: Arc::new(serde_json::from_value(json).unwrap()),
+            isolation: None,
+            restricted: false,
+            simulation: SimulationOverride::default(),
+        }
+    }
+
+    fn alert(id: &str, machine: char, created: i64) -> Alert {
+        let mut a = template(id);
+        a.id = id.to_owned();
+        a.machine_id = machine.to_string().repeat(40);
+        a.alert_creation_time =
+            Timestamp(OffsetDateTime::UNIX_EPOCH + time::Duration::days(created));
+        a.severity = AlertSeverity::Low;
+        a.category = AlertCategory::Malware;
+        a
+    }
+
+    fn store() -> Store {
+        let fleet = vec![machine('a', "Finance"), machine('b', "Servers")];
+        Store::new(fleet, StoreOptions::default()).with_alerts(vec![
+            alert("x_1", 'a', 1),
+            alert("x_2", 'b', 2),
+            alert("x_3", 'f', 3), // no such machine: left out
+        ])
+    }
+
+    fn tid(name: &str) -> TenantId {
+        TenantId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn fixture_alerts_take_their_machines_group_and_a_tenant_copies_only_what_it_changes() {
+        let store = store();
+        let (a, b) = (
+            store.tenant(&tid("a.example.com")),
+            store.tenant(&tid("b.example.com")),
+        );
+        let all = Visibility::All;
+        assert_eq!(a.alerts().len(), 2);
+        let (x1, _) = a.alerts().get("x_1", &all).unwrap();
+        assert_eq!(x1.rbac_group_name.as_deref(), Some("Finance"));
+        assert_eq!(x1.computer_dns_name.as_deref(), Some("a.contoso.com"));
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(10);
+        let change = AlertChange {
+            status: Some(AlertStatus::Resolved),
+            ..AlertChange::default()
+        };
+        a.alerts()
+            .update(&["x_1".into()], &all, &change, "me", now)
+            .unwrap();
+        assert_eq!(a.alerts().read().changed.len(), 1, "one copy, in tenant a");
+        assert!(b.alerts().read().changed.is_empty(), "nothing in tenant b");
+        let (in_b, _) = b.alerts().get("x_1", &all).unwrap();
+        assert!(
+            Arc::ptr_eq(&in_b, &x1),
+            "tenant b still reads the shared fixture alert"
+        );
+        assert_eq!(
+            a.alerts().get("x_1", &all).unwrap().0.status,
+            AlertStatus::Resolved
+        );
+    }
+
+    #[test]
+    fn device_groups_hide_alerts_and_a_batch_with_a_hidden_id_changes_nothing() {
+        let store = store();
+        let t = store.tenant(&tid("a.example.com"));
+        let finance = Visibility::Groups(Arc::new(["Finance".to_owned()].into()));
+        assert!(t.alerts().get("x_2", &finance).is_err());
+        let page = t.alerts().list(&finance, None, &Query::default(), 100);
+        let ids: Vec<&str> = page.rows.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["x_1"]);
+        let change = AlertChange {
+            comment: Some("c".into()),
+            ..AlertChange::default()
+        };
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let ids = ["x_1".to_owned(), "x_2".to_owned()];
+        assert!(t
+            .alerts()
+            .update(&ids, &finance, &change, "me", now)
+            .is_err());
+        assert!(t
+            .alerts()
+            .get("x_1", &finance)
+            .unwrap()
+            .0
+            .comments
+            .is_empty());
+    }
+}
