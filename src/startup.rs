@@ -58,17 +58,21 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Loads the fleet, the directory and the signing key `config` names.
+    /// Loads the fleet, its alerts, the directory and the signing key `config` names.
     pub fn new(config: &Config) -> Result<Self, StartupError> {
         let fleet = match (&config.fleet, &config.fixtures) {
             (Some(fleet), _) => fleet.clone(),
             (None, Some(dir)) => Fleet::from_dir(dir)?,
             (None, None) => Fleet::embedded()?,
         };
+        let alerts = match (&config.fleet, &config.fixtures) {
+            (_, Some(dir)) => fixtures::load_alerts(dir, &fleet.0)?,
+            (fleet_in_code, None) => fixtures::default_alerts(&fleet.0, fleet_in_code.is_none())?,
+        };
         let directory = fixtures::load_directory(config.fixtures.as_deref())?;
         let keys = load_keys(config.signing_key.as_deref())?;
         Ok(Self {
-            state: AppState::new(fleet.0, directory, keys, config),
+            state: AppState::new(fleet.0, alerts, directory, keys, config),
             limits: config.connections,
         })
     }

@@ -30,15 +30,17 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// State for a server over `fleet` with `directory`, signing with `keys`, as `config` says.
+    /// State for a server over `fleet` and its `alerts` with `directory`, signing with `keys`,
+    /// as `config` says.
     pub(crate) fn new(
         fleet: Vec<FleetMachine>,
+        alerts: Vec<crate::model::Alert>,
         directory: Directory,
         keys: Keys,
         config: &Config,
     ) -> Self {
         Self {
-            store: Arc::new(Store::new(fleet, config.store)),
+            store: Arc::new(Store::new(fleet, config.store).with_alerts(alerts)),
             clock: Arc::new(Clock::new(config.clock)),
             auth: Arc::new(Authenticator::with_capacity(keys, config.token_cache)),
             limiter: Arc::new(Limiter::new(config.rate_limits)),

@@ -23,29 +23,39 @@ pub(crate) const TI_ROLES: &[&str] = &["Ti.ReadWrite", "Ti.ReadWrite.All"];
 pub(crate) const TI_ALL: &str = "Ti.ReadWrite.All";
 /// Indicator delegated scopes.
 const TI_SCOPES: &[&str] = &["Ti.ReadWrite"];
-/// Investigation reads: app roles.
+/// App roles for alert and investigation reads (docs/contract/alerts.md §0).
 const ALERT_READ_ROLES: &[&str] = &["Alert.Read.All", "Alert.ReadWrite.All"];
-/// Investigation reads: delegated scopes.
+/// Delegated scopes for alert and investigation reads.
 const ALERT_READ_SCOPES: &[&str] = &["Alert.Read", "Alert.ReadWrite"];
+/// The alert-related entity permissions (user, file, IP, URL profiles): app role and scope alike.
+const PROFILE_READS: &[&str] = &[
+    "User.Read.All",
+    "File.Read.All",
+    "Ip.Read.All",
+    "URL.Read.All",
+];
 
-/// Every app role the MDE APIs served here know (the development app holds them all).
+/// Every app role the MDE APIs this emulator serves know (the development app holds them all).
 pub(crate) fn all_roles() -> Vec<String> {
     ACTIONS
         .iter()
         .chain(READ_ROLES)
         .chain(TI_ROLES)
         .chain(ALERT_READ_ROLES)
+        .chain(PROFILE_READS)
         .map(|r| (*r).to_owned())
         .collect()
 }
 
-/// Every delegated scope of the MDE APIs served here (the development user has them all).
+/// Every delegated scope of the MDE APIs this emulator serves (the development user has them
+/// all).
 pub(crate) fn all_scopes() -> Vec<String> {
     ACTIONS
         .iter()
         .chain(READ_SCOPES)
         .chain(TI_SCOPES)
         .chain(ALERT_READ_SCOPES)
+        .chain(PROFILE_READS)
         .map(|s| (*s).to_owned())
         .collect()
 }
@@ -170,8 +180,28 @@ pub(crate) const INVESTIGATE: Access = Access {
 };
 
 /// Investigation reads.
-pub(crate) const INVESTIGATION_READ: Access = Access {
+pub(crate) const INVESTIGATION_READ: Access = ALERT_READ;
+
+/// Alert reads: list, get, a machine's alerts (docs/contract/alerts.md §0).
+pub(crate) const ALERT_READ: Access = Access {
     app: ALERT_READ_ROLES,
     delegated: ALERT_READ_SCOPES,
     portal: portal::VIEW_DATA,
 };
+
+/// Alert changes: update, batch update, CreateAlertByReference (decision 1: the update page's
+/// `Alerts.ReadWrite.All` is read as the `Alert.ReadWrite.All` every other page names).
+pub(crate) const ALERT_WRITE: Access = Access {
+    app: &["Alert.ReadWrite.All"],
+    delegated: &["Alert.ReadWrite"],
+    portal: portal::ALERTS_INVESTIGATION,
+};
+
+/// An alert's user (`User.Read.All`, app and delegated alike).
+pub(crate) const ALERT_USER: Access = same(&["User.Read.All"], portal::VIEW_DATA);
+/// An alert's files.
+pub(crate) const ALERT_FILES: Access = same(&["File.Read.All"], portal::VIEW_DATA);
+/// An alert's IPs.
+pub(crate) const ALERT_IPS: Access = same(&["Ip.Read.All"], portal::VIEW_DATA);
+/// An alert's domains.
+pub(crate) const ALERT_DOMAINS: Access = same(&["URL.Read.All"], portal::VIEW_DATA);

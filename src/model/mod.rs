@@ -1,7 +1,8 @@
-//! Wire shapes of the Defender API: the MachineAction and Machine entities in their real property
+//! Wire shapes of the Defender API: the MachineAction, Machine and Alert entities in their real property
 //! order, the 7-digit UTC timestamp, and the OData envelopes around them (spec §4, §7, §8.1).
 
 mod action;
+mod alert;
 mod ids;
 mod indicator;
 mod investigation;
@@ -12,6 +13,10 @@ mod values;
 
 pub(crate) use action::{
     ActionStatus, ActionType, Cancellation, MachineAction, RelatedFileInfo, REQUEST_SOURCE,
+};
+pub(crate) use alert::{
+    Alert, AlertCategory, AlertComment, AlertSeverity, AlertStatus, AlertView, Classification,
+    Determination, Evidence,
 };
 pub(crate) use ids::{MachineId, TenantId};
 pub(crate) use indicator::{

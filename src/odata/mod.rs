@@ -6,6 +6,7 @@
 //! and pages references to rows and only the page is ever serialized. A filter is bounded in
 //! length and nodes; `Query::cost` lets callers move a heavy evaluation off the async workers.
 
+mod alert_schema;
 mod ast;
 mod eval;
 pub(crate) mod filter;
@@ -14,6 +15,7 @@ mod investigations;
 mod lex;
 mod schema;
 
+pub(crate) use alert_schema::ALERTS;
 pub(crate) use eval::matches;
 pub(crate) use indicators::INDICATORS;
 pub(crate) use investigations::INVESTIGATIONS;

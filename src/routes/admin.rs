@@ -31,7 +31,8 @@ pub(super) type Handler = fn() -> MethodRouter<AppState>;
 
 /// Every control-plane route table: this module's, and one per control-plane module (the
 /// OpenAPI document is checked against them).
-pub(super) static TABLES: &[&[(&str, Handler)]] = &[ROUTES, super::events::ROUTES];
+pub(super) static TABLES: &[&[(&str, Handler)]] =
+    &[ROUTES, super::events::ROUTES, super::alerts::ROUTES];
 
 /// Every control-plane route of every table.
 #[cfg(test)]
@@ -75,6 +76,7 @@ pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
         "investigations.json",
         include_str!("openapi/investigations.json"),
     ),
+    ("alerts.json", include_str!("openapi/alerts.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

@@ -3,6 +3,7 @@
 
 mod actions;
 mod admin;
+mod alerts;
 mod discovery;
 mod events;
 pub(crate) mod extract;
@@ -57,8 +58,12 @@ impl std::fmt::Debug for Endpoint {
 
 /// Every `/api` endpoint table: the machine-action core here, and one per companion module.
 /// The router is built from these tables, so no route can exist without its access rule.
-pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] =
-    &[ENDPOINTS, indicators::ENDPOINTS, investigations::ENDPOINTS];
+pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] = &[
+    ENDPOINTS,
+    alerts::ENDPOINTS,
+    indicators::ENDPOINTS,
+    investigations::ENDPOINTS,
+];
 
 /// Every `/api` endpoint of every table.
 pub(crate) fn endpoints() -> impl Iterator<Item = &'static Endpoint> {

@@ -22,6 +22,12 @@ const ROUTE_WORDS: &[&str] = &[
     "batchdelete",
     "investigations",
     "startinvestigation",
+    "alerts",
+    "machine",
+    "user",
+    "files",
+    "ips",
+    "domains",
 ];
 
 /// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;

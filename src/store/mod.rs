@@ -1,6 +1,7 @@
 //! The in-memory state of the emulator, per tenant. The store owns all locking: callers get owned
 //! clones back, and no guard ever leaves a method (so none can be held across an `.await`).
 
+pub(crate) mod alerts;
 mod indicators;
 mod investigations;
 mod lifecycle;
@@ -203,6 +204,8 @@ pub(crate) struct Store {
     options: StoreOptions,
     /// Where every tenant publishes its changes.
     events: Arc<EventBus>,
+    /// The fixture alerts every tenant starts from.
+    alerts: Arc<alerts::FixtureAlerts>,
 }
 
 impl Store {
@@ -213,7 +216,15 @@ impl Store {
             fleet: Arc::new(Fleet::new(fleet)),
             options,
             events: Arc::default(),
+            alerts: Arc::default(),
         }
+    }
+
+    /// The same store with `alerts` as the fixture alerts of every tenant (before any tenant
+    /// exists); alerts on machines not in the fleet are left out.
+    pub(crate) fn with_alerts(mut self, alerts: Vec<crate::model::Alert>) -> Self {
+        self.alerts = Arc::new(alerts::FixtureAlerts::new(alerts, &self.fleet));
+        self
     }
 
     /// The live state stream of every tenant.
@@ -231,6 +242,7 @@ impl Store {
             let sink = Sink::new(Arc::clone(&self.events), tid.clone());
             Arc::new(Tenant::new(
                 Arc::clone(&self.fleet),
+                Arc::clone(&self.alerts),
                 self.options,
                 Some(sink),
             ))
@@ -243,7 +255,12 @@ impl Store {
     pub(crate) fn peek(&self, tid: &TenantId) -> Arc<Tenant> {
         match self.tenants.get(tid) {
             Some(t) => Arc::clone(&t),
-            None => Arc::new(Tenant::new(Arc::clone(&self.fleet), self.options, None)),
+            None => Arc::new(Tenant::new(
+                Arc::clone(&self.fleet),
+                Arc::clone(&self.alerts),
+                self.options,
+                None,
+            )),
         }
     }
 

@@ -6,6 +6,7 @@ mod helpers;
 
 mod action_list;
 mod actions;
+mod alerts;
 mod attack;
 mod auth;
 mod bounds;

@@ -273,13 +273,21 @@ pub(crate) struct Tenant {
     pub(crate) indicators: Indicators,
     /// The tenant's automated investigations (their own lock).
     pub(crate) investigations: Investigations,
+    /// This tenant's alerts, behind their own lock.
+    alerts: super::alerts::TenantAlerts,
 }
 
 impl Tenant {
-    pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions, sink: Option<Sink>) -> Self {
+    pub(super) fn new(
+        fleet: Arc<Fleet>,
+        alerts: Arc<super::alerts::FixtureAlerts>,
+        options: StoreOptions,
+        sink: Option<Sink>,
+    ) -> Self {
         Self {
             indicators: Indicators::new(Arc::clone(&fleet), sink.clone()),
             investigations: Investigations::new(sink.clone()),
+            alerts: super::alerts::TenantAlerts::new(Arc::clone(&fleet), alerts, sink.clone()),
             fleet,
             options,
             policy_override: Mutex::new(None),
@@ -294,6 +302,11 @@ impl Tenant {
     #[cfg(test)]
     pub(crate) fn copied(&self) -> usize {
         self.read_settled(OffsetDateTime::UNIX_EPOCH).machines.len()
+    }
+
+    /// This tenant's alerts.
+    pub(crate) fn alerts(&self) -> &super::alerts::TenantAlerts {
+        &self.alerts
     }
 
     /// How many actions this tenant has (lists use it to judge a query's cost).
