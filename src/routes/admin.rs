@@ -70,6 +70,7 @@ pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
 pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("core.json", include_str!("openapi/core.json")),
     ("events.json", include_str!("openapi/events.json")),
+    ("companion.json", include_str!("openapi/companion.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

@@ -3,6 +3,7 @@
 
 mod actions;
 mod admin;
+mod companion;
 mod discovery;
 mod events;
 pub(crate) mod extract;
@@ -55,7 +56,7 @@ impl std::fmt::Debug for Endpoint {
 
 /// Every `/api` endpoint table: the machine-action core here, and one per companion module.
 /// The router is built from these tables, so no route can exist without its access rule.
-pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] = &[ENDPOINTS];
+pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] = &[ENDPOINTS, companion::ENDPOINTS];
 
 /// Every `/api` endpoint of every table.
 pub(crate) fn endpoints() -> impl Iterator<Item = &'static Endpoint> {
@@ -275,10 +276,10 @@ type Handler = fn() -> MethodRouter<AppState>;
 /// token). The OpenAPI document is checked against this table, as against the others.
 pub(super) static IDENTITY_ROUTES: &[(Method, &str, Handler)] = &[
     (Method::POST, "/{tenant}/oauth2/v2.0/token", || {
-        post(token::token_v2)
+        token_methods(post(token::token_v2))
     }),
     (Method::POST, "/{tenant}/oauth2/token", || {
-        post(token::token_v1)
+        token_methods(post(token::token_v1))
     }),
     (
         Method::GET,
@@ -303,6 +304,11 @@ pub(super) static IDENTITY_ROUTES: &[(Method, &str, Handler)] = &[
         get(discovery::user_realm)
     }),
 ];
+
+/// A token endpoint's POST with OPTIONS beside it and Entra's AADSTS900561 for any other method.
+fn token_methods(post: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    post.options(token::options).fallback(token::wrong_method)
+}
 
 async fn not_found(req: Request) -> ApiError {
     ApiError::NotFound {

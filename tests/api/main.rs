@@ -10,6 +10,7 @@ mod attack;
 mod auth;
 mod bounds;
 mod cli;
+mod companion;
 mod connections;
 mod errors;
 mod events;
