@@ -708,3 +708,48 @@ async fn a_tag_change_is_published_as_machine_changed() {
     assert_eq!(data["tenant"], tenant.as_str());
     assert_eq!(data["restricted"], true, "the rest of its state is kept");
 }
+
+#[tokio::test]
+async fn odata_property_names_are_accepted_in_pascal_case_and_answered_in_camel_case() {
+    let app = spawn_app().await;
+    let t = app.admin_token();
+    let camel: Value = app
+        .get(
+            "/api/machines?$filter=healthStatus eq 'Active' and machineTags/any(tag: tag eq 'Tier0')&$orderby=computerDnsName desc&$select=id,computerDnsName",
+            &t,
+        )
+        .await
+        .json();
+    let r = app
+        .get(
+            "/api/machines?$filter=HealthStatus eq 'Active' and MachineTags/any(tag: tag eq 'Tier0')&$orderby=ComputerDnsName desc&$select=Id,ComputerDnsName",
+            &t,
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let pascal: Value = r.json();
+    assert_eq!(pascal["value"], camel["value"]);
+    assert_eq!(pascal["value"].as_array().unwrap().len(), 3);
+    let keys: Vec<&str> = pascal["value"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["id", "computerDnsName"]);
+
+    app.isolate(&t, &machine_id("hr-dt-0031")).await;
+    let r = app
+        .get(
+            &format!(
+                "/api/machineactions?$filter=MachineId eq '{}' and Status eq 'Pending'&$select=Id,Type",
+                machine_id("hr-dt-0031")
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let b: Value = r.json();
+    assert_eq!(b["value"][0]["type"], "Isolate");
+    assert!(b["value"][0].get("Type").is_none());
+}
