@@ -753,3 +753,117 @@ async fn odata_property_names_are_accepted_in_pascal_case_and_answered_in_camel_
     assert_eq!(b["value"][0]["type"], "Isolate");
     assert!(b["value"][0].get("Type").is_none());
 }
+
+#[tokio::test]
+async fn offboard_is_refused_on_the_os_versions_its_page_excludes() {
+    let mut machines = fleet();
+    // A 2016 server on the MMA-era sensor: not the unified agent.
+    for m in &mut machines {
+        if m["computerDnsName"] == "sql-prod-01.corp.contoso.com" {
+            m["agentVersion"] = json!("10.3720.16299.98");
+        }
+    }
+    let app = spawn_with(Default::default(), machines).await;
+    let t = app.token(&["Machine.Offboard"]);
+    assert_error_message(
+        app.act(&t, &machine_id("eng-ws-0219"), "offboard", json!({}))
+            .await,
+        400,
+        "OsPlatformNotSupported",
+        "OS Platform Windows10 1607 isn't supported for this action.",
+    );
+    assert_error_message(
+        app.act(&t, &machine_id("app-old-02"), "offboard", json!({}))
+            .await,
+        400,
+        "OsPlatformNotSupported",
+        "OS Platform WindowsServer2008R2 6.1 isn't supported for this action.",
+    );
+    assert_error_message(
+        app.act(&t, &machine_id("sql-prod-01"), "offboard", json!({}))
+            .await,
+        400,
+        "ClientVersionNotSupported",
+        "Offboard is supported on client version 10.8000 and above.",
+    );
+    for ok in ["eng-ws-0203", "fin-lt-0142", "dc02", "file-legacy-01"] {
+        let r = app.act(&t, &machine_id(ok), "offboard", json!({})).await;
+        assert_eq!(r.status(), 201, "{ok}: {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn error_messages_end_as_documented() {
+    let mut machines = fleet();
+    machines[0]["simulation"] = json!({"sensorOutdated": true});
+    let outdated = machines[0]["id"].as_str().unwrap().to_owned();
+    let app = spawn_with(Default::default(), machines).await;
+    let t = app.token(&["Machine.StopAndQuarantine", "Machine.Isolate"]);
+    assert_error_message(
+        app.act(
+            &t,
+            &machine_id("hr-dt-0031"),
+            "StopAndQuarantineFile",
+            json!({"Sha1": "abc"}),
+        )
+        .await,
+        400,
+        "InvalidHashValue",
+        "Hash value abc is invalid.",
+    );
+    assert_error_message(
+        app.isolate(&t, &outdated).await,
+        400,
+        "ClientVersionNotSupported",
+        "Isolate is supported on client version 10.8295 and above.",
+    );
+}
+
+#[tokio::test]
+async fn every_machine_route_takes_the_aad_device_id() {
+    let app = spawn_app().await;
+    let m = fixture("hr-dt-0031");
+    let (id, aad) = (
+        m["id"].as_str().unwrap(),
+        m["aadDeviceId"].as_str().unwrap(),
+    );
+    let t = app.token(&[
+        "Machine.Read.All",
+        "Machine.ReadWrite.All",
+        "Machine.Isolate",
+        "Machine.RestrictExecution",
+        "Machine.Scan",
+        "Machine.CollectForensics",
+        "Machine.StopAndQuarantine",
+        "Machine.Offboard",
+        "User.Read.All",
+    ]);
+    let got: Value = app.get_machine(&t, aad).await.json();
+    assert_eq!(got["id"], id);
+    let upper = aad.to_uppercase();
+    for (action, extra) in [
+        ("isolate", json!({})),
+        ("restrictCodeExecution", json!({})),
+        ("runAntiVirusScan", json!({})),
+        ("collectInvestigationPackage", json!({})),
+        (
+            "StopAndQuarantineFile",
+            json!({"Sha1": "87662bc3d60e4200ceaf7aae249d1c343f4b83c9"}),
+        ),
+        ("offboard", json!({})),
+    ] {
+        let a = app.act_ok(&t, &upper, action, extra).await;
+        assert_eq!(a["machineId"], id, "{action}");
+    }
+    app.advance(3600.0).await;
+    for action in ["unisolate", "unrestrictCodeExecution"] {
+        let a = app.act_ok(&t, aad, action, json!({})).await;
+        assert_eq!(a["machineId"], id, "{action}");
+    }
+    let b: Value = tag(&app, &t, aad, "x", "Add").await.json();
+    assert_eq!(b["id"], id);
+    let r = app
+        .get(&format!("/api/machines/{aad}/logonusers"), &t)
+        .await;
+    assert_eq!(r.status(), 200);
+}
