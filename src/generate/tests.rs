@@ -29,6 +29,16 @@ fn a_generated_fleet_loads_as_fixtures() {
         assert!(!m.ip_addresses.is_empty());
         assert_eq!(m.rbac_group_name.is_some(), m.rbac_group_id != 0);
     }
+    let with_users = fleet.iter().filter(|m| !m.logon_users.is_empty()).count();
+    assert!(
+        (50..=200).contains(&with_users),
+        "{with_users} of 500 have logon users"
+    );
+    let dc = fleet
+        .iter()
+        .find(|m| m.machine.os_platform.starts_with("WindowsServer"))
+        .unwrap();
+    assert_eq!(&*dc.logon_users[0].id, "contoso\\admin.tier1");
 }
 
 #[test]
