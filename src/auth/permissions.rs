@@ -16,6 +16,8 @@ const ACTIONS: &[&str] = &[
 const READ_ROLES: &[&str] = &["Machine.Read.All", "Machine.ReadWrite.All"];
 /// Delegated scopes for reads.
 const READ_SCOPES: &[&str] = &["Machine.Read", "Machine.ReadWrite"];
+/// User profiles (machine logon users): the same name as app role and delegated scope.
+const USER_READ: &[&str] = &["User.Read.All"];
 
 /// Indicator app roles: `Ti.ReadWrite` (the app's own indicators), `Ti.ReadWrite.All` (all).
 pub(crate) const TI_ROLES: &[&str] = &["Ti.ReadWrite", "Ti.ReadWrite.All"];
@@ -68,7 +70,8 @@ pub(crate) mod portal {
     pub(crate) const ACTIVE_REMEDIATION: &str = "Active remediation actions";
     /// Investigation packages.
     pub(crate) const ALERTS_INVESTIGATION: &str = "Alerts investigation";
-    /// Indicators (emulator decision: the indicator pages name no portal permission).
+    /// Indicators and machine tags (the indicator pages name no portal permission: emulator
+    /// decision; the tag pages name this one).
     pub(crate) const MANAGE_SECURITY_SETTINGS: &str = "Manage security settings";
     /// Every portal permission a users fixture may grant.
     pub(crate) const ALL: &[&str] = &[
@@ -104,11 +107,16 @@ pub mod dev {
 
 /// The WindowsDefenderATP resource app (spec §9.1).
 pub(crate) const MDE_APP_ID: &str = "fc780465-2017-40d4-a0c5-307022471b92";
-/// Audiences the API accepts (emulator-decisions "Identity").
+/// Audiences the API accepts, and the resources the token endpoints issue MDE tokens for: every
+/// identifier URI of the WindowsDefenderATP app (emulator-decisions "Identity",
+/// docs/contract/token-service.md §1, §2).
 pub(crate) const ACCEPTED_AUDIENCES: &[&str] = &[
     dev::MDE_AUDIENCE,
+    "https://api.securitycenter.windows.com",
     "https://securitycenter.onmicrosoft.com/windowsatpservice",
     MDE_APP_ID,
+    "https://api-gcc.securitycenter.microsoft.us",
+    "https://api-gov.securitycenter.microsoft.us",
 ];
 
 /// Who may call an endpoint (spec §0, §5, §6, §7).
@@ -156,6 +164,17 @@ pub(crate) const PACKAGE: Access = Access {
     delegated: &["Machine.CollectForensics"],
     portal: portal::ALERTS_INVESTIGATION,
 };
+
+/// Machine tags, one machine or many: `Machine.ReadWrite.All` / `Machine.ReadWrite`
+/// (docs/contract/machines-companion.md §0).
+pub(crate) const TAGS: Access = Access {
+    app: &["Machine.ReadWrite.All"],
+    delegated: &["Machine.ReadWrite"],
+    portal: portal::MANAGE_SECURITY_SETTINGS,
+};
+
+/// Machine logon users: `User.Read.All` for apps and users alike.
+pub(crate) const LOGON_USERS: Access = same(USER_READ, portal::VIEW_DATA);
 
 /// Machine and machine-action reads.
 pub(crate) const READ: Access = Access {

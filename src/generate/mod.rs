@@ -1,7 +1,8 @@
 //! `defender-mock fixtures generate`: a realistic synthetic fleet for demos and load tests: an OS
 //! mix (Windows 10/11 clients of several releases, Windows Server 2008 R2 to 2025, Linux
 //! distributions, macOS, iOS and Android), device groups with their ids, tags, health, risk,
-//! exposure, device value, internal and external addresses, first and last seen. The same
+//! exposure, device value, internal and external addresses, first and last seen, and the users
+//! seen logging on (emulator key `logonUsers`, for `GET /api/machines/{id}/logonusers`). The same
 //! `--count` and `--seed` always give the same bytes. The output is a machine file the fixture
 //! loader reads (`serve --fixtures DIR`).
 //!

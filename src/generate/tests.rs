@@ -29,6 +29,16 @@ fn a_generated_fleet_loads_as_fixtures() {
         assert!(!m.ip_addresses.is_empty());
         assert_eq!(m.rbac_group_name.is_some(), m.rbac_group_id != 0);
     }
+    let with_users = fleet.iter().filter(|m| !m.logon_users.is_empty()).count();
+    assert!(
+        (5..=60).contains(&with_users),
+        "{with_users} of 500 have logon users"
+    );
+    let kiosk = fleet
+        .iter()
+        .find(|m| m.machine.computer_dns_name.starts_with("kiosk-"))
+        .unwrap();
+    assert_eq!(&*kiosk.logon_users[0].id, "contoso\\kiosk");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod investigation;
 mod machine;
 mod odata;
 mod timestamp;
+mod user;
 mod values;
 
 pub(crate) use action::{
@@ -26,6 +27,7 @@ pub(crate) use investigation::{Investigation, InvestigationState, WholeSeconds};
 pub(crate) use machine::{Interning, Machine};
 pub(crate) use odata::{Collection, Entity, OData};
 pub(crate) use timestamp::Timestamp;
+pub(crate) use user::LogonUser;
 
 /// Largest request body the API accepts (emulator-decisions: over 1 MiB → 413).
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -108,26 +108,24 @@ pub(crate) struct EntitySet<R: 'static> {
 }
 
 impl<R> EntitySet<R> {
-    /// The property `name`, or an error naming the entity type (with a hint on a case slip).
+    /// The property `name` in any case (Microsoft's OData samples spell them in PascalCase:
+    /// `ComputerDnsName`, `HealthStatus`), or an error naming the entity type. Output keeps the
+    /// real camelCase: callers use the returned field's `name`.
     pub(crate) fn field(&self, name: &str) -> Result<&'static Field<R>, String> {
-        if let Some(f) = self.fields.iter().find(|f| f.name == name) {
-            return Ok(f);
-        }
-        let hint = self
-            .fields
+        self.fields
             .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
-            .map(|f| {
+            .find(|f| f.name == name)
+            .or_else(|| {
+                self.fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| {
                 format!(
-                    " Did you mean '{}'? Property names are case-sensitive.",
-                    f.name
+                    "Could not find a property named '{name}' on type 'microsoft.windowsDefenderATP.api.{}'.",
+                    self.type_name
                 )
             })
-            .unwrap_or_default();
-        Err(format!(
-            "Could not find a property named '{name}' on type 'microsoft.windowsDefenderATP.api.{}'.{hint}",
-            self.type_name
-        ))
     }
 }
 

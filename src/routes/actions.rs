@@ -89,7 +89,7 @@ fn parse(kind: ActionType, obj: &Map<String, Value>, requestor: &str) -> Result<
             if hash.len() != 40 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ApiError::bad_request(
                     Code::InvalidHashValue,
-                    format!("Hash value {hash} is invalid"),
+                    format!("Hash value {hash} is invalid."),
                 ));
             }
             Some(hash.to_ascii_lowercase())

@@ -77,6 +77,7 @@ pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
         include_str!("openapi/investigations.json"),
     ),
     ("alerts.json", include_str!("openapi/alerts.json")),
+    ("companion.json", include_str!("openapi/companion.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

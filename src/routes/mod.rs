@@ -4,6 +4,7 @@
 mod actions;
 mod admin;
 mod alerts;
+mod companion;
 mod discovery;
 mod events;
 pub(crate) mod extract;
@@ -60,6 +61,7 @@ impl std::fmt::Debug for Endpoint {
 /// The router is built from these tables, so no route can exist without its access rule.
 pub(crate) static ENDPOINT_TABLES: &[&[Endpoint]] = &[
     ENDPOINTS,
+    companion::ENDPOINTS,
     alerts::ENDPOINTS,
     indicators::ENDPOINTS,
     investigations::ENDPOINTS,
@@ -283,10 +285,10 @@ type Handler = fn() -> MethodRouter<AppState>;
 /// token). The OpenAPI document is checked against this table, as against the others.
 pub(super) static IDENTITY_ROUTES: &[(Method, &str, Handler)] = &[
     (Method::POST, "/{tenant}/oauth2/v2.0/token", || {
-        post(token::token_v2)
+        token_methods(post(token::token_v2))
     }),
     (Method::POST, "/{tenant}/oauth2/token", || {
-        post(token::token_v1)
+        token_methods(post(token::token_v1))
     }),
     (
         Method::GET,
@@ -311,6 +313,11 @@ pub(super) static IDENTITY_ROUTES: &[(Method, &str, Handler)] = &[
         get(discovery::user_realm)
     }),
 ];
+
+/// A token endpoint's POST with OPTIONS beside it and Entra's AADSTS900561 for any other method.
+fn token_methods(post: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    post.options(token::options).fallback(token::wrong_method)
+}
 
 async fn not_found(req: Request) -> ApiError {
     ApiError::NotFound {

@@ -3,7 +3,8 @@
 
 use axum::extract::Request;
 
-/// Route words matched case-insensitively (the docs spell `GetPackageUri` and `getPackageUri`).
+/// Route words matched case-insensitively (the docs spell `GetPackageUri` and `getPackageUri`),
+/// each as the route table spells it.
 const ROUTE_WORDS: &[&str] = &[
     "machines",
     "machineactions",
@@ -28,7 +29,14 @@ const ROUTE_WORDS: &[&str] = &[
     "files",
     "ips",
     "domains",
+    "tags",
+    "AddOrRemoveTagForMultipleMachines",
+    "findbytag",
+    "logonusers",
 ];
+
+/// A route word that opens a segment with OData function arguments: `findbyip(ip='...',...)`.
+const FUNCTION_WORDS: &[&str] = &["findbyip("];
 
 /// Rewrites `/API/v1.0/Machines/{id}/Isolate/` to `/api/machines/{id}/isolate` before routing;
 /// ids and names keep their case. Paths outside `/api` are left alone.
@@ -68,8 +76,12 @@ pub(super) fn canonical_api_path(path: &str) -> Option<String> {
         }
         out.push('/');
         let lower = seg.to_ascii_lowercase();
-        if ROUTE_WORDS.contains(&lower.as_str()) {
-            out.push_str(&lower);
+        if let Some(word) = ROUTE_WORDS.iter().find(|w| w.eq_ignore_ascii_case(seg)) {
+            out.push_str(word);
+        } else if let Some(word) = FUNCTION_WORDS.iter().find(|w| lower.starts_with(**w)) {
+            // The word is ASCII, so its length in `seg` is the same as in `lower`.
+            out.push_str(word);
+            out.push_str(&seg[word.len()..]);
         } else {
             out.push_str(seg);
         }

@@ -1,12 +1,13 @@
 //! The token endpoints' HTTP side: `POST /{tenant}/oauth2/v2.0/token` and
 //! `POST /{tenant}/oauth2/token` read the form (as `identity::form` says Entra reads it, with an
 //! Entra error for a body over the limit), `identity::grant` decides the token, and the answer is
-//! Entra's body for the endpoint's version (v1 numbers as strings).
+//! Entra's body for the endpoint's version (v1 numbers as strings). Any other method but OPTIONS
+//! gets Entra's 400 AADSTS900561, never a bare 405.
 
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, FromRequest, Request, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -46,6 +47,30 @@ pub(crate) async fn token_v1(
     TokenBody(body): TokenBody,
 ) -> Result<Response> {
     issue(&state, TokenVersion::V1, origin, tenant, &headers, &body)
+}
+
+/// AADSTS900561 (BadResourceRequestInvalidRequest): the token endpoints take POST and OPTIONS.
+const WRONG_METHOD_CODE: u32 = 900561;
+
+/// Any method but POST and OPTIONS on a token endpoint: Entra's 400 `invalid_request`
+/// AADSTS900561 in its JSON shape (docs/contract/token-service.md §3.1).
+pub(crate) async fn wrong_method(State(state): State<AppState>, method: Method) -> ApiError {
+    entra_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        WRONG_METHOD_CODE,
+        format!("The endpoint only accepts POST, OPTIONS requests. Received a {method} request."),
+        state.clock().now(),
+    )
+}
+
+/// OPTIONS on a token endpoint (a CORS preflight, or a client asking what it takes): 200 naming
+/// the methods served.
+pub(crate) async fn options() -> Response {
+    let mut res = StatusCode::OK.into_response();
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+    res
 }
 
 /// A token request's body, read up to the API's limit; over it, or unreadable, an Entra error

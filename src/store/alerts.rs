@@ -465,6 +465,7 @@ mod tests {
             isolation: None,
             restricted: false,
             simulation: SimulationOverride::default(),
+            logon_users: Box::default(),
         }
     }
 

@@ -25,7 +25,7 @@ pub(crate) use indicators::{NewIndicator, TiCaller};
 pub(crate) use lifecycle::SimulationOverride;
 pub(crate) use lifecycle::MAX_DELAY_SECONDS;
 pub use lifecycle::{Outcome, Simulation};
-pub(crate) use tenant::{NewAction, Tenant};
+pub(crate) use tenant::{IpWindow, NewAction, TagChange, Tenant};
 
 /// What a second action of a conflict group gets while one is in flight (emulator-decisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -67,6 +67,8 @@ pub(crate) struct FleetMachine {
     /// Whether app execution starts restricted.
     pub restricted: bool,
     pub simulation: SimulationOverride,
+    /// The users seen logging on to it (fixture key `logonUsers`), for `logonusers`.
+    pub logon_users: Box<[crate::model::LogonUser]>,
 }
 
 /// A machine's place in the fleet: the key every tenant stores its state of the machine under.

@@ -171,10 +171,14 @@ pub(crate) fn supports(m: &Machine, kind: ActionType, scope: Option<Scope>) -> b
             Family::Win11 => true,
             _ => false,
         },
-        ActionType::Offboard => matches!(
-            f,
-            Family::Win10(_) | Family::Win11 | Family::Server(_) | Family::OldWindows
-        ),
+        // Windows 11, Windows 10 1703+, Server 2019+, and 2012 R2 / 2016 with the unified agent
+        // (docs/contract/token-service.md §4).
+        ActionType::Offboard => match f {
+            Family::Win10(b) => win10_at_least(b, WIN10_1703),
+            Family::Win11 => true,
+            Family::Server(y) => y >= 2019 || (DOWN_LEVEL_SERVERS.contains(&y) && unified_agent(m)),
+            _ => false,
+        },
         ActionType::CollectInvestigationPackage | ActionType::LiveResponse => {
             !matches!(f, Family::Mobile)
         }
@@ -192,7 +196,26 @@ pub(crate) fn supports_investigation(m: &Machine) -> bool {
     }
 }
 
-/// 400 `OsPlatformNotSupported` unless `m` supports the action.
+/// Windows Server 2012 R2 (2013 here) and 2016: offboarding needs the unified agent.
+const DOWN_LEVEL_SERVERS: &[u16] = &[2013, 2016];
+/// The first sensor version of the unified agent for down-level servers (emulator decision: its
+/// versions are 10.8xxx; the MMA-based sensor's are 10.3720 and the like).
+const UNIFIED_AGENT_MINOR: u32 = 8000;
+
+/// Whether `m` runs the unified agent: its `agentVersion` is 10.8000 or later, or not given.
+fn unified_agent(m: &Machine) -> bool {
+    let Some(v) = m.agent_version.as_deref() else {
+        return true;
+    };
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => major > 10 || (major == 10 && minor >= UNIFIED_AGENT_MINOR),
+        _ => true,
+    }
+}
+
+/// 400 `OsPlatformNotSupported` unless `m` supports the action; for offboarding a down-level
+/// server without the unified agent, 400 `ClientVersionNotSupported`.
 pub(crate) fn check_supported(
     m: &Machine,
     kind: ActionType,
@@ -200,6 +223,17 @@ pub(crate) fn check_supported(
 ) -> Result<(), ApiError> {
     if supports(m, kind, scope) {
         return Ok(());
+    }
+    if kind == ActionType::Offboard
+        && matches!(family(m), Family::Server(y) if DOWN_LEVEL_SERVERS.contains(&y))
+    {
+        return Err(ApiError::bad_request(
+            Code::ClientVersionNotSupported,
+            format!(
+                "{} is supported on client version 10.{UNIFIED_AGENT_MINOR} and above.",
+                kind.as_str()
+            ),
+        ));
     }
     let platform = match (&m.version, m.os_build) {
         (Some(v), _) if !v.is_empty() => format!("{} {v}", m.os_platform),
@@ -293,6 +327,53 @@ mod tests {
             ActionType::RestrictCodeExecution,
             None
         ));
+    }
+
+    #[test]
+    fn offboard_is_refused_on_the_os_versions_its_page_excludes() {
+        let off = |m: &Machine| supports(m, ActionType::Offboard, None);
+        let with_agent = |platform: &str, agent: &str| {
+            let mut m = machine(platform, None, None);
+            m.agent_version = Some(agent.into());
+            m
+        };
+        assert!(off(&machine("Windows11", None, None)));
+        assert!(off(&machine("Windows10", Some("1703"), None)));
+        assert!(
+            off(&machine("Windows10", None, None)),
+            "unknown build: current"
+        );
+        assert!(!off(&machine("Windows10", Some("1607"), None)));
+        assert!(!off(&machine("Windows10", None, Some(14393))));
+        assert!(off(&machine("WindowsServer2019", None, None)));
+        assert!(off(&machine("WindowsServer2025", None, None)));
+        assert!(!off(&machine("WindowsServer2008R2", None, None)));
+        assert!(!off(&machine("WindowsServer2012", None, None)));
+        assert!(!off(&machine("Windows7", None, None)));
+        assert!(!off(&machine("macOS", None, None)));
+        for p in ["WindowsServer2012R2", "WindowsServer2016"] {
+            assert!(off(&machine(p, None, None)), "{p}: no agent version given");
+            assert!(off(&with_agent(p, "10.8760.14393.1012")), "{p}: unified");
+            let mma = with_agent(p, "10.3720.16299.98");
+            assert!(!off(&mma), "{p}: MMA-based sensor");
+            let e = check_supported(&mma, ActionType::Offboard, None).unwrap_err();
+            assert!(
+                e.to_string()
+                    .ends_with("Offboard is supported on client version 10.8000 and above."),
+                "{e}"
+            );
+        }
+        let e = check_supported(
+            &machine("WindowsServer2008R2", Some("6.1"), None),
+            ActionType::Offboard,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("OS Platform WindowsServer2008R2 6.1 isn't supported for this action."),
+            "{e}"
+        );
     }
 
     #[test]

@@ -138,6 +138,16 @@ pub(super) fn verify_leaf(
     ca: &CertificateDer<'static>,
     now: OffsetDateTime,
 ) -> Result<(), String> {
+    verify_leaf_for(leaf, ca, now, "localhost")
+}
+
+/// Whether `leaf`, issued by `ca`, is valid at `now` for host `name`.
+pub(super) fn verify_leaf_for(
+    leaf: &CertificateDer<'_>,
+    ca: &CertificateDer<'static>,
+    now: OffsetDateTime,
+    name: &str,
+) -> Result<(), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).map_err(|e| e.to_string())?;
@@ -150,7 +160,7 @@ pub(super) fn verify_leaf(
         .verify_server_cert(
             leaf,
             &[],
-            &ServerName::try_from("localhost").map_err(|e| e.to_string())?,
+            &ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?,
             &[],
             UnixTime::since_unix_epoch(Duration::from_secs(secs)),
         )

@@ -322,3 +322,27 @@ fn a_bad_pair_is_refused_with_a_reason() {
         assert!(e.contains(&named.display().to_string()), "{what}: {e}");
     }
 }
+
+#[test]
+fn the_leaf_is_valid_for_the_us_government_hosts() {
+    let dir = TempDir::new();
+    let now = OffsetDateTime::now_utc();
+    let issued = issue(&dir.0, now).unwrap();
+    let mut chain = CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes());
+    let leaf = chain.next().unwrap().unwrap();
+    let ca = CertificateDer::pem_file_iter(dir.join(CA_FILE))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    for host in [
+        "login.microsoftonline.us",
+        "api-gcc.securitycenter.microsoft.us",
+        "api-gov.securitycenter.microsoft.us",
+        "login.microsoftonline.com",
+        "api.securitycenter.windows.com",
+    ] {
+        verify_leaf_for(&leaf, &ca, now, host).unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    assert!(verify_leaf_for(&leaf, &ca, now, "api.example.com").is_err());
+}

@@ -11,6 +11,7 @@ mod attack;
 mod auth;
 mod bounds;
 mod cli;
+mod companion;
 mod connections;
 mod errors;
 mod events;

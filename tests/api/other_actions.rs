@@ -187,7 +187,7 @@ async fn stop_and_quarantine_validates_sha1_and_conflicts_per_file() {
             .await,
         400,
         "InvalidHashValue",
-        "Hash value xyz is invalid",
+        "Hash value xyz is invalid.",
     );
     let sha1 = "87662BC3D60E4200CEAF7AAE249D1C343F4B83C9";
     let r = app

@@ -228,7 +228,7 @@ fn check_sensor(m: &MachineState, kind: ActionType) -> Result<(), ApiError> {
     Err(ApiError::bad_request(
         Code::ClientVersionNotSupported,
         format!(
-            "{} is supported on client version 10.8295 and above",
+            "{} is supported on client version 10.8295 and above.",
             kind.as_str()
         ),
     ))

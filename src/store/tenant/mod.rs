@@ -14,7 +14,7 @@
 //!   nothing due in O(1), and completing k actions at once costs O(k log n).
 //!
 //! Here: the tenant's state and settling it; reading machines and changing their behaviour is in
-//! `machines`, submitting and reading actions in `actions`.
+//! `machines`, submitting and reading actions in `actions`, machine tags and lookups in `tags`.
 
 use std::{
     cmp::Reverse,
@@ -27,6 +27,9 @@ use uuid::Uuid;
 
 mod actions;
 mod machines;
+mod tags;
+
+pub(crate) use tags::{IpWindow, TagChange};
 
 use super::{
     indicators::Indicators,

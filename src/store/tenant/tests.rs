@@ -21,6 +21,7 @@ fn machine(id: char, name: &str, aad: Option<&str>, last_seen: &str) -> FleetMac
         isolation: None,
         restricted: false,
         simulation: SimulationOverride::default(),
+        logon_users: Box::default(),
     }
 }
 

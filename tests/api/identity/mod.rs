@@ -4,6 +4,7 @@
 mod client_credentials;
 mod delegated;
 mod discovery;
+mod identifier_uris;
 mod token_errors;
 
 use serde_json::{json, Value};
