@@ -31,7 +31,8 @@ pub(super) type Handler = fn() -> MethodRouter<AppState>;
 
 /// Every control-plane route table: this module's, and one per control-plane module (the
 /// OpenAPI document is checked against them).
-pub(super) static TABLES: &[&[(&str, Handler)]] = &[ROUTES, super::events::ROUTES];
+pub(super) static TABLES: &[&[(&str, Handler)]] =
+    &[ROUTES, super::events::ROUTES, super::console::ROUTES];
 
 /// Every control-plane route of every table.
 #[cfg(test)]
@@ -70,6 +71,7 @@ pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
 pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("core.json", include_str!("openapi/core.json")),
     ("events.json", include_str!("openapi/events.json")),
+    ("console.json", include_str!("openapi/console.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

@@ -3,6 +3,7 @@
 
 mod actions;
 mod admin;
+mod console;
 mod discovery;
 mod events;
 pub(crate) mod extract;

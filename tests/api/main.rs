@@ -10,6 +10,7 @@ mod attack;
 mod auth;
 mod bounds;
 mod cli;
+mod console;
 mod connections;
 mod errors;
 mod events;
