@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -68,21 +68,38 @@ def browser():
         opts.add_argument(arg)
     service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
     driver = webdriver.Chrome(service=service, options=opts)
-    driver.set_window_size(1280, 800)
+    viewport(driver, 1280, 800)
     return driver
+
+
+def viewport(driver, width, height):
+    """The page's viewport (not the window's outer size), as a 1280x800 screen shows it."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
 
 
 def until(driver, what, cond, timeout=WAIT):
     """Waits for cond(driver) to be truthy; fails naming `what` with the page's error box."""
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: cond(d))
+        return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: cond(d))
     except TimeoutException:
         err = driver.find_element(By.ID, "error").text
         raise AssertionError(f"timed out waiting for: {what} (page error: {err!r})") from None
 
 
+def click(driver, css):
+    """Clicks the element `css` selects, finding it again if a live re-render replaced it."""
+    until(driver, f"a click on {css}", lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True)
+
+
 def text_of(driver, css):
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+    """The rendered text of the elements `css` selects, read in one step (the page re-renders
+    live, so element handles go stale)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText).join(' ')", css)
 
 
 def http(url, method="GET", body=None, headers=None, form=None):
@@ -119,12 +136,12 @@ def curl_isolate(base, name):
     )
 
 
-def row(driver, name):
-    rows = driver.find_elements(By.CSS_SELECTOR, f'#fleet-rows tr')
-    for r in rows:
-        if r.find_element(By.CSS_SELECTOR, "th").text == name:
-            return r
-    return None
+def row_text(driver, name):
+    """The rendered text of the fleet row of machine `name` ("" when it is not shown)."""
+    return driver.execute_script(
+        "const r = Array.from(document.querySelectorAll('#fleet-rows tr'))"
+        ".find(r => r.querySelector('th').innerText.trim() === arguments[0]);"
+        "return r ? r.innerText : '';", name)
 
 
 def walkthrough(bin_path, out, screenshot):
@@ -142,25 +159,25 @@ def walkthrough(bin_path, out, screenshot):
         search = driver.find_element(By.ID, "search")
         search.send_keys("fin-lt-0142", Keys.ENTER)
         until(driver, "the search result", lambda d: d.find_element(By.ID, "fleet-caption").text.startswith("Machines 1–1 of 1"))
-        driver.find_element(By.CSS_SELECTOR, '#fleet-rows [data-open]').click()
+        click(driver, '#fleet-rows [data-open]')
         until(driver, "the machine view", lambda d: d.find_element(By.ID, "machine-h").text == name)
         print("ok   search finds fin-lt-0142 and opens its machine view")
 
-        driver.find_element(By.CSS_SELECTOR, '[data-act="isolate"]').click()
+        click(driver, '[data-act="isolate"]')
         until(driver, "the isolation Pending in the timeline", lambda d: "Isolate (Full) Pending" in text_of(d, "#timeline > li"))
-        until(driver, "the in-flight badge in the fleet", lambda d: "Isolate Pending" in row(d, name).text)
+        until(driver, "the in-flight badge in the fleet", lambda d: "Isolate Pending" in row_text(d, name))
         print("ok   Isolate: the action shows Pending (timeline and fleet badge)")
 
-        driver.find_element(By.CSS_SELECTOR, '[data-act="isolate"]').click()
+        click(driver, '[data-act="isolate"]')
         until(driver, "the API's refusal", lambda d: d.find_element(By.ID, "error").is_displayed())
         err = driver.find_element(By.ID, "error").text
         assert "Action is already in progress" in err and "ActiveRequestAlreadyExists" in err, err
         print(f"ok   a refused action shows the API's message: {err!r}")
 
-        driver.find_element(By.CSS_SELECTOR, '[data-advance="60"]').click()
+        click(driver, '[data-advance="60"]')
         until(driver, "Succeeded after +1 min", lambda d: "Isolate (Full) Succeeded" in text_of(d, "#timeline > li"))
         until(driver, "the isolated badge", lambda d: "Isolated (Full)" in d.find_element(By.ID, "machine-badges").text)
-        until(driver, "the isolated badge in the fleet", lambda d: "Isolated (Full)" in row(d, name).text)
+        until(driver, "the isolated badge in the fleet", lambda d: "Isolated (Full)" in row_text(d, name))
         print("ok   +1 min in the page: Succeeded, and the Isolated (Full) badge")
 
         # Another client isolates another machine: the open page shows it without a reload.
@@ -172,23 +189,52 @@ def walkthrough(bin_path, out, screenshot):
         other = "exec-lt-0001.contoso.com"
         t0 = time.monotonic()
         curl_isolate(base, "exec-lt-0001")
-        until(driver, "the playbook's isolation in the open page", lambda d: "Isolate Pending" in row(d, other).text)
+        until(driver, "the playbook's isolation in the open page", lambda d: "Isolate Pending" in row_text(d, other))
         seen = time.monotonic() - t0
         assert driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
         print(f"ok   an isolate over HTTP appears in the open page in {seen * 1000:.0f} ms, no reload")
 
-        driver.find_element(By.CSS_SELECTOR, '[data-advance="3600"]').click()
-        until(driver, "the playbook's isolation done", lambda d: "Isolated (Selective)" in row(d, other).text)
-        until(driver, "the activity feed", lambda d: "exec-lt-0001" in d.find_element(By.ID, "feed").text)
+        click(driver, '[data-advance="3600"]')
+        until(driver, "the playbook's isolation done", lambda d: "Isolated (Selective)" in row_text(d, other))
+        until(driver, "the activity feed", lambda d: "Isolate on exec-lt-0001.contoso.com Succeeded"
+              in " ".join(text_of(d, "#feed li").split()))
         print("ok   the activity feed shows the playbook's call")
 
-        driver.execute_script("window.scrollTo(0, 0)")
+        # The screenshot shows the machine acted on in the fleet table (which scrolls inside its
+        # panel at this width).
+        driver.execute_script(
+            "window.scrollTo(0, 0);"
+            "const r = document.querySelector('#fleet-rows tr[data-machine=\"dcb81e74ec3d4f3e91cfb2e08e6273d809bfc40f\"]');"
+            "const w = document.querySelector('.table-wrap');"
+            "if (r) w.scrollTop = r.offsetTop - 3 * r.offsetHeight;")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(screenshot))
         print(f"ok   screenshot (1280x800) written to {screenshot}")
 
+        # Device behaviour and cancel: an offline device never picks the action up, so it stays
+        # Pending however far the clock moves, until it is cancelled from the timeline.
+        search = driver.find_element(By.ID, "search")
+        search.send_keys("hr-dt-0031", Keys.ENTER)
+        until(driver, "hr-dt-0031 found", lambda d: d.find_element(By.ID, "fleet-caption").text.startswith("Machines 1–1 of 1"))
+        click(driver, "#fleet-rows [data-open]")
+        until(driver, "hr-dt-0031's view", lambda d: d.find_element(By.ID, "machine-h").text == "hr-dt-0031.contoso.com")
+        online = driver.find_element(By.ID, "online")
+        if online.is_selected():
+            online.click()
+        click(driver, "#behaviour-form button[type=submit]")
+        until(driver, "the Offline badge", lambda d: "Offline" in d.find_element(By.ID, "machine-badges").text)
+        click(driver, '[data-act="restrictcodeexecution"]')
+        until(driver, "the restriction Pending", lambda d: "RestrictCodeExecution Pending" in text_of(d, "#timeline > li"))
+        click(driver, '[data-advance="3600"]')
+        until(driver, "the clock moved an hour", lambda d: "Clock advanced by 1 h" in d.find_element(By.ID, "notice").text)
+        time.sleep(0.5)  # the page re-reads the machine after the advance; nothing may change
+        assert "RestrictCodeExecution Pending" in text_of(driver, "#timeline > li"), text_of(driver, "#timeline > li")
+        click(driver, "#timeline [data-cancel]")
+        until(driver, "the restriction Cancelled", lambda d: "RestrictCodeExecution Cancelled" in text_of(d, "#timeline > li"))
+        print("ok   offline device: the action stays Pending an hour later; Cancel from the timeline cancels it")
+
         # A narrow window: one column, nothing wider than the window (the table scrolls inside).
-        driver.set_window_size(420, 800)
+        viewport(driver, 420, 800)
         until(driver, "the narrow layout", lambda d: d.execute_script(
             "return document.documentElement.scrollWidth <= window.innerWidth + 1"))
         driver.save_screenshot(str(out / "console-narrow.png"))

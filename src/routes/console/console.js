@@ -208,6 +208,7 @@
   async function advance(seconds) {
     try {
       const j = await mock("POST", "/_mock/clock/advance", { seconds });
+      showError("");
       setClock(j);
       notice("Clock advanced by " + labelOf(seconds) + ".");
       refreshSoon({ machine: true, feed: false });
@@ -311,13 +312,13 @@
           "tr",
           { "data-machine": m.id, class: ui.selected === m.id ? "selected" : null },
           el("th", { scope: "row" }, el("button", { type: "button", class: "link", "data-open": m.id, "aria-label": "Open " + m.computerDnsName, text: m.computerDnsName })),
+          el("td", { class: "state" }, ...stateBadges(m.id)),
           el("td", { text: m.osPlatform || "" }),
           el("td", {}, badge(m.healthStatus || "Unknown", m.healthStatus === "Active" ? "ok" : "warn")),
           el("td", { text: m.riskScore || "None" }),
           el("td", { text: m.exposureLevel || "None" }),
           el("td", { text: m.rbacGroupName || "" }),
           el("td", { text: (m.machineTags || []).join(", ") }),
-          el("td", { class: "state" }, ...stateBadges(m.id)),
         ),
       ),
     );
@@ -453,6 +454,7 @@
     if (kind === "runantivirusscan") payload.ScanType = "Quick";
     try {
       const a = await api("POST", "/api/machines/" + encodeURIComponent(id) + "/" + kind, payload);
+      showError("");
       notice(a.type + " on " + a.computerDnsName + ": " + a.status + ".");
     } catch (e) {
       showError("The API refused " + kind + " (" + e.status + (e.code ? " " + e.code : "") + "): " + e.message);
@@ -490,7 +492,7 @@
   async function loadFeed() {
     if (ui.journal !== false) {
       try {
-        const j = await mock("GET", "/_mock/requests" + tenantQuery() + "&path=" + encodeURIComponent("/api/**") + "&limit=25");
+        const j = await mock("GET", "/_mock/requests" + tenantQuery() + "&path=" + encodeURIComponent("/api/**") + "&limit=200");
         ui.journal = true;
         $("activity-source").textContent = "Latest API calls (request journal)";
         renderJournal(j.value || []);
@@ -513,19 +515,22 @@
     }
   }
 
+  // The journal's latest calls that changed something or were refused: reads that succeeded
+  // (the page's own among them) would drown the feed.
   function renderJournal(entries) {
     const names = new Map(ui.rows.map((m) => [m.id, m.computerDnsName]));
+    if (ui.summary) for (const f of ui.summary.flagged) names.set(f.machine.id, f.machine.computerDnsName);
+    const shown = entries.filter((r) => r.method !== "GET" || r.status >= 400).slice(-25).reverse();
     $("feed").replaceChildren(
-      ...entries
-        .slice()
-        .reverse()
-        .map((r) => {
-          const who = r.user || r.appId || "anonymous";
-          const route = (r.route || r.path || "").split("/").pop();
-          const target = r.machineId ? " on " + (names.get(r.machineId) || r.machineId) : "";
-          return el("li", {}, el("time", { datetime: r.time, text: shortTime(r.time) }), " ", el("strong", { text: who }), " called " + r.method + " " + route + target + " ", badge(String(r.status), r.status < 400 ? "ok" : "warn"));
-        }),
+      ...shown.map((r) => {
+        const who = r.user || (r.appId === body.dataset.clientId ? "defender-mock development app" : r.appId) || "anonymous";
+        const last = (r.route || "").split("/").pop();
+        const what = last && !last.startsWith("{") ? last : r.method + " " + r.path;
+        const target = r.machineId ? " on " + (names.get(r.machineId) || r.machineId) : "";
+        return el("li", {}, el("time", { datetime: r.time, text: shortTime(r.time) }), " ", el("strong", { text: who }), " called " + what + target + " ", badge(String(r.status), r.status < 400 ? "ok" : "warn"));
+      }),
     );
+    if (!shown.length) $("feed").replaceChildren(el("li", { text: "No API calls that changed anything yet." }));
   }
 
   // ---- live stream ----------------------------------------------------------------------
