@@ -41,8 +41,10 @@ async fn page() -> Response {
             .replace("{{version}}", env!("CARGO_PKG_VERSION"))
     });
     let mut res = asset(HTML.as_str(), "text/html; charset=utf-8");
-    res.headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     res
 }
 

@@ -67,7 +67,9 @@ async fn the_script_and_stylesheet_are_embedded_with_their_types() {
 async fn the_summary_lists_groups_platforms_and_only_the_machines_that_are_not_plain() {
     let app = spawn_app().await;
     let tenant = fresh_tenant();
-    let summary = app.mock_get(&format!("/_mock/ui/summary?tenant={tenant}")).await;
+    let summary = app
+        .mock_get(&format!("/_mock/ui/summary?tenant={tenant}"))
+        .await;
     assert_eq!(summary["total"], fleet().len());
     let groups = summary["groups"].as_array().unwrap();
     assert!(groups.iter().any(|g| g["name"] == "Finance"), "{groups:?}");
@@ -79,8 +81,13 @@ async fn the_summary_lists_groups_platforms_and_only_the_machines_that_are_not_p
     // isolation and nothing in flight. Another tenant sees none of it.
     let id = machine_id("exec-lt-0001");
     let token = app.tenant_token(&tenant);
-    app.act_ok(&token, &id, "isolate", json!({"IsolationType": "Selective"}))
-        .await;
+    app.act_ok(
+        &token,
+        &id,
+        "isolate",
+        json!({"IsolationType": "Selective"}),
+    )
+    .await;
     let flagged = |s: &Value| {
         s["flagged"]
             .as_array()
@@ -89,7 +96,9 @@ async fn the_summary_lists_groups_platforms_and_only_the_machines_that_are_not_p
             .find(|f| f["machine"]["id"] == id.as_str())
             .cloned()
     };
-    let s = app.mock_get(&format!("/_mock/ui/summary?tenant={tenant}")).await;
+    let s = app
+        .mock_get(&format!("/_mock/ui/summary?tenant={tenant}"))
+        .await;
     let f = flagged(&s).expect("the machine is flagged");
     assert_eq!(f["machine"]["computerDnsName"], "exec-lt-0001.contoso.com");
     assert_eq!(f["isolation"], Value::Null);
@@ -98,20 +107,26 @@ async fn the_summary_lists_groups_platforms_and_only_the_machines_that_are_not_p
     assert_eq!(s["flagged"].as_array().unwrap().len(), plain + 1);
 
     app.advance(3600.0).await;
-    let s = app.mock_get(&format!("/_mock/ui/summary?tenant={tenant}")).await;
+    let s = app
+        .mock_get(&format!("/_mock/ui/summary?tenant={tenant}"))
+        .await;
     let f = flagged(&s).expect("still flagged: isolated");
     assert_eq!(f["isolation"], "Selective");
     assert_eq!(f["inFlight"], json!([]));
     assert_eq!(f["restricted"], false);
 
-    let other = app.mock_get(&format!("/_mock/ui/summary?tenant={}", fresh_tenant())).await;
+    let other = app
+        .mock_get(&format!("/_mock/ui/summary?tenant={}", fresh_tenant()))
+        .await;
     assert!(flagged(&other).is_none());
 }
 
 #[tokio::test]
 async fn the_summary_refuses_a_tenant_that_is_no_guid_or_domain() {
     let app = spawn_app().await;
-    let r = app.send(Req::get("/_mock/ui/summary?tenant=not%20a%20tenant")).await;
+    let r = app
+        .send(Req::get("/_mock/ui/summary?tenant=not%20a%20tenant"))
+        .await;
     assert_error(r, 400, "InvalidInput");
 }
 
@@ -134,9 +149,16 @@ async fn the_development_app_s_client_credentials_give_the_page_a_token_that_act
     let token: Value = r.json();
     let token = token["access_token"].as_str().unwrap();
     let id = machine_id("exec-lt-0001");
-    let action = app.act_ok(token, &id, "isolate", json!({"IsolationType": "Full"})).await;
+    let action = app
+        .act_ok(token, &id, "isolate", json!({"IsolationType": "Full"}))
+        .await;
     assert_eq!(action["requestor"], "defender-mock development app");
     // A refusal is a Defender error body with the message the page shows.
     let r = app.isolate(token, &id).await;
-    assert_error_message(r, 400, "ActiveRequestAlreadyExists", "Action is already in progress");
+    assert_error_message(
+        r,
+        400,
+        "ActiveRequestAlreadyExists",
+        "Action is already in progress",
+    );
 }
