@@ -211,6 +211,25 @@ def walkthrough(bin_path, out, screenshot):
         driver.save_screenshot(str(screenshot))
         print(f"ok   screenshot (1280x800) written to {screenshot}")
 
+        # Filters: the state filter (from the summary: the Machine entity has no isolation) and a
+        # device group ($filter=rbacGroupId eq N on /api/machines).
+        summary = http(f"{base}/_mock/ui/summary")
+        isolated = sorted(f["machine"]["computerDnsName"] for f in summary["flagged"] if f["isolation"])
+        Select(driver.find_element(By.ID, "state")).select_by_value("isolated")
+        until(driver, "the isolated machines", lambda d: d.find_element(By.ID, "fleet-caption").text.startswith(
+            f"Machines 1–{len(isolated)} of {len(isolated)}"))
+        shown = text_of(driver, "#fleet-rows th").split()
+        assert shown == isolated and name in shown and other in shown, (shown, isolated)
+        Select(driver.find_element(By.ID, "state")).select_by_value("")
+        fleet = json.loads(pathlib.Path("fixtures/machines.json").read_text())
+        finance = sum(1 for m in fleet if m.get("rbacGroupName") == "Finance")
+        Select(driver.find_element(By.ID, "group")).select_by_visible_text("Finance")
+        until(driver, "the Finance group", lambda d: d.find_element(By.ID, "fleet-caption").text.startswith(
+            f"Machines 1–{finance} of {finance}"))
+        Select(driver.find_element(By.ID, "group")).select_by_value("")
+        until(driver, "the whole fleet again", lambda d: "of 24" in d.find_element(By.ID, "fleet-caption").text)
+        print(f"ok   state filter: the {len(isolated)} isolated machines; group filter: the {finance} of Finance")
+
         # Device behaviour and cancel: an offline device never picks the action up, so it stays
         # Pending however far the clock moves, until it is cancelled from the timeline.
         search = driver.find_element(By.ID, "search")
