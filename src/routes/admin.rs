@@ -31,8 +31,12 @@ pub(super) type Handler = fn() -> MethodRouter<AppState>;
 
 /// Every control-plane route table: this module's, and one per control-plane module (the
 /// OpenAPI document is checked against them).
-pub(super) static TABLES: &[&[(&str, Handler)]] =
-    &[ROUTES, super::events::ROUTES, super::alerts::ROUTES];
+pub(super) static TABLES: &[&[(&str, Handler)]] = &[
+    ROUTES,
+    super::events::ROUTES,
+    super::alerts::ROUTES,
+    super::console::ROUTES,
+];
 
 /// Every control-plane route of every table.
 #[cfg(test)]
@@ -78,6 +82,7 @@ pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ),
     ("alerts.json", include_str!("openapi/alerts.json")),
     ("companion.json", include_str!("openapi/companion.json")),
+    ("console.json", include_str!("openapi/console.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

@@ -5,6 +5,7 @@ mod actions;
 mod admin;
 mod alerts;
 mod companion;
+mod console;
 mod discovery;
 mod events;
 pub(crate) mod extract;

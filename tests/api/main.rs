@@ -13,6 +13,7 @@ mod bounds;
 mod cli;
 mod companion;
 mod connections;
+mod console;
 mod errors;
 mod events;
 mod identity;

@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 mod actions;
+mod console;
 mod machines;
 mod tags;
 
