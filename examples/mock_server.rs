@@ -80,7 +80,10 @@ async fn run() {
     server.advance(Duration::from_secs(3600)).await;
     let mut seen = Vec::new();
     while seen.last().map(String::as_str) != Some("Succeeded") {
-        let event = events.next_event().await.expect("the stream is open");
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next_event())
+            .await
+            .expect("the advance publishes each transition")
+            .expect("the stream is open");
         seen.push(event["status"].as_str().unwrap_or_default().to_owned());
     }
     assert_eq!(seen, ["InProgress", "Succeeded"]);

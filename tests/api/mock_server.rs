@@ -128,7 +128,11 @@ async fn advance_moves_actions_on_and_the_event_stream_shows_each_step() {
     assert_eq!((after - before).whole_seconds(), 3600);
     assert_eq!(server.now(), after);
     for want in ["InProgress", "Succeeded"] {
-        let e = events.next_event().await.unwrap();
+        // A bound, not a wait: the events are published by the advance itself.
+        let e = tokio::time::timeout(Duration::from_secs(10), events.next_event())
+            .await
+            .expect("the advance published the transition")
+            .unwrap();
         assert_eq!(
             (
                 e["type"].as_str(),
