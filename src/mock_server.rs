@@ -68,7 +68,7 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
 ///
 /// let server = MockServer::start().await;
 /// assert!(server.base_url().starts_with("http://127.0.0.1:"));
-/// // Every Machine.* role, minted at the emulator's clock, for the development tenant.
+/// // Every app role (Machine.*, Ti.*, Alert.*), minted at the emulator clock, for the dev tenant.
 /// let token = server.token();
 /// assert_eq!(token.split('.').count(), 3);
 /// let time = server.now();

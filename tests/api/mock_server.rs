@@ -61,6 +61,10 @@ async fn start_serves_on_a_free_port_and_its_token_has_every_role() {
         "Machine.LiveResponse",
         "Machine.Read.All",
         "Machine.ReadWrite.All",
+        "Ti.ReadWrite",
+        "Ti.ReadWrite.All",
+        "Alert.Read.All",
+        "Alert.ReadWrite.All",
     ] {
         assert!(roles.as_array().unwrap().contains(&json!(role)), "{role}");
     }
@@ -70,6 +74,8 @@ async fn start_serves_on_a_free_port_and_its_token_has_every_role() {
     let id = machine_id("fin-lt-0142");
     let (status, action) = isolate(&server, &token, &id).await;
     assert_eq!(status, 201, "{action}");
+    let (status, indicators) = get(&server, &token, "/api/indicators").await;
+    assert_eq!(status, 200, "{indicators}");
 }
 
 #[tokio::test]
