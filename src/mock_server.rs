@@ -762,10 +762,13 @@ impl FaultRule {
         Self::new(json!({"kind": "drop", "mode": mode}))
     }
 
-    fn set(mut self, section: &str, key: &str, value: Value) -> Self {
-        if let Some(obj) = self.body.get_mut(section).and_then(Value::as_object_mut) {
-            obj.insert(key.to_owned(), value);
-        } else if let Some(obj) = self.body.as_object_mut() {
+    /// Sets `key` in the `section` object (`"match"`, `"action"`), or at the top when `None`.
+    fn set(mut self, section: Option<&str>, key: &str, value: Value) -> Self {
+        let target = match section {
+            Some(section) => self.body.get_mut(section),
+            None => Some(&mut self.body),
+        };
+        if let Some(obj) = target.and_then(Value::as_object_mut) {
             obj.insert(key.to_owned(), value);
         }
         self
@@ -773,52 +776,52 @@ impl FaultRule {
 
     /// The error code of an error fault (default: the status's usual code).
     pub fn code(self, code: &str) -> Self {
-        self.set("action", "code", code.into())
+        self.set(Some("action"), "code", code.into())
     }
 
     /// The error message of an error fault.
     pub fn message(self, message: &str) -> Self {
-        self.set("action", "message", message.into())
+        self.set(Some("action"), "message", message.into())
     }
 
     /// A `Retry-After` of `secs` on an error fault.
     pub fn retry_after(self, secs: u64) -> Self {
-        self.set("action", "retryAfter", secs.into())
+        self.set(Some("action"), "retryAfter", secs.into())
     }
 
     /// Only this method.
     pub fn method(self, method: &str) -> Self {
-        self.set("match", "method", method.into())
+        self.set(Some("match"), "method", method.into())
     }
 
     /// Only this route: a template (`/api/machines/{id}/isolate`) or a `*` pattern.
     pub fn route(self, route: &str) -> Self {
-        self.set("match", "route", route.into())
+        self.set(Some("match"), "route", route.into())
     }
 
     /// Only this tenant.
     pub fn tenant(self, tenant: &str) -> Self {
-        self.set("match", "tenant", tenant.into())
+        self.set(Some("match"), "tenant", tenant.into())
     }
 
     /// Only requests about this machine.
     pub fn machine(self, machine_id: &str) -> Self {
-        self.set("match", "machine", machine_id.into())
+        self.set(Some("match"), "machine", machine_id.into())
     }
 
     /// Only this calling app.
     pub fn app(self, app_id: &str) -> Self {
-        self.set("match", "app", app_id.into())
+        self.set(Some("match"), "app", app_id.into())
     }
 
     /// For the next `n` matching requests only (default: until removed).
     pub fn times(self, n: u64) -> Self {
-        self.set("", "times", n.into())
+        self.set(None, "times", n.into())
     }
 
     /// Applied to a matching request with this probability, 0.0 to 1.0 (default 1).
     pub fn probability(self, p: f64) -> Self {
-        self.set("", "probability", p.into())
+        self.set(None, "probability", p.into())
     }
 
     /// The `POST /_mock/faults` body.
