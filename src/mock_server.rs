@@ -59,7 +59,9 @@ use crate::{
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
 
 /// A running emulator for one test: started on `127.0.0.1:0` on the calling runtime, stopped when
-/// dropped (it stops accepting at once, then lets in-flight requests finish).
+/// dropped (it stops accepting at once, then lets in-flight requests finish). It is served by a
+/// task of that runtime, so a client under test that blocks a thread (`reqwest::blocking`) needs
+/// a multi-thread runtime (`#[tokio::test(flavor = "multi_thread")]`); async clients work on any.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
