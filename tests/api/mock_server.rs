@@ -74,8 +74,10 @@ async fn start_serves_on_a_free_port_and_its_token_has_every_role() {
     let id = machine_id("fin-lt-0142");
     let (status, action) = isolate(&server, &token, &id).await;
     assert_eq!(status, 201, "{action}");
-    let (status, indicators) = get(&server, &token, "/api/indicators").await;
-    assert_eq!(status, 200, "{indicators}");
+    for path in ["/api/indicators", "/api/alerts"] {
+        let (status, body) = get(&server, &token, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
 }
 
 #[tokio::test]
