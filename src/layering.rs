@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["health"],
     &["cli"],
     &["fuzzing"],
+    &["mock_server"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

@@ -1,12 +1,28 @@
 //! defender-mock: a local emulator of the Microsoft Defender for Endpoint REST API.
 //!
 //! # Using the crate
-//! Build a [`Config`] (or start from [`Config::for_tests`]), then either serve it with
+//! In a Rust test suite, start a [`MockServer`]: a whole emulator on a free loopback port of the
+//! test's runtime, stopped when dropped, with tokens ([`MockServer::token`]), the clock
+//! ([`MockServer::advance`]), reset, the request journal ([`MockServer::requests`]), fault
+//! injection ([`MockServer::fault`]), seeding and the live state stream as methods.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let server = defender_mock::MockServer::start().await;
+//! let url = format!("{}/api/machines", server.base_url());
+//! let token = server.token(); // every role, on the emulator's clock
+//! # let _ = (url, token);
+//! # }
+//! ```
+//!
+//! Lower down, build a [`Config`] (or start from [`Config::for_tests`]), then either serve it with
 //! [`Application::build`] + [`Application::run_until`], or drive it in process through
 //! [`Emulator::router`]. Tokens the emulator accepts come from [`Emulator::mint`] (at the
 //! emulator's clock) or [`mint`] with your own [`Keys`]; fleets from [`Fleet`].
 //!
 //! # Module map (top to bottom; a module imports only from the layers below it)
+//! - `mock_server`: [`MockServer`], the embeddable test double over [`Application`].
 //! - `cli`: the command line (`serve`, `token`, `health`, `fixtures generate`), building a
 //!   [`Config`]; `health`: the probe behind `defender-mock health`.
 //! - `health`: the `health` subcommand's probe (HTTP or HTTPS, with the reason when unhealthy).
@@ -23,6 +39,7 @@
 //!   logging.
 
 mod auth;
+#[doc(hidden)] // the binary's command line, not an API
 pub mod cli;
 mod clock;
 mod config;
@@ -36,6 +53,7 @@ mod identity;
 #[cfg(test)]
 mod layering;
 mod middleware;
+mod mock_server;
 mod model;
 mod odata;
 mod package;
@@ -59,5 +77,9 @@ pub use config::{
     RateLimits, Simulation, StoreOptions, TlsSource, TokenVersion,
 };
 pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
+pub use mock_server::{
+    DropMode, EventStream, FaultHandle, FaultRule, MockServer, MockServerBuilder, RecordedRequest,
+    RequestFilter, StatusMatch, TokenBuilder, DEFAULT_TOKEN_TTL,
+};
 pub use startup::{shutdown_signal, Application, ClockLimit, Emulator, StartupError};
 pub use telemetry::init as init_logging;

@@ -23,6 +23,7 @@ mod lifecycle;
 mod logging;
 mod machine_list;
 mod machines;
+mod mock_server;
 mod other_actions;
 mod simulation;
 mod tenants;
