@@ -16,4 +16,9 @@ if [ -z "$bin" ]; then
   cargo build --release --quiet
   bin=target/release/defender-mock
 fi
-exec "$venv/bin/python" tests/interop/interop.py "$bin"
+status=0
+"$venv/bin/python" tests/interop/interop.py "$bin" || status=$?
+# A playbook's whole incident flow (alerts, tags, isolation by aadDeviceId, indicators), written
+# against Microsoft's documentation with plain requests and the WDATP-era resource.
+"$venv/bin/python" tests/interop/incident_flow.py "$bin" || status=$?
+exit "$status"
