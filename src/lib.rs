@@ -39,6 +39,7 @@ mod middleware;
 mod model;
 mod odata;
 mod package;
+mod persist;
 #[cfg(test)]
 mod regression;
 mod routes;

@@ -3,12 +3,14 @@
 
 mod actions;
 mod admin;
+mod devtoken;
 mod discovery;
 mod events;
 pub(crate) mod extract;
 mod machineactions;
 mod machines;
 mod normalize;
+mod seeding;
 mod token;
 
 use std::sync::Arc;

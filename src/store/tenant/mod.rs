@@ -27,6 +27,10 @@ use uuid::Uuid;
 
 mod actions;
 mod machines;
+mod seeding;
+mod snapshot;
+
+pub(crate) use snapshot::TenantSnapshot;
 
 use super::{
     lifecycle::{Outcome, Plan, Simulation},
@@ -135,6 +139,9 @@ impl Submitted {
 /// A tenant's mutable state (behind the tenant's lock).
 #[derive(Debug, Default)]
 struct State {
+    /// The fixture fleet (shared by every tenant) until this tenant seeds a machine; then its
+    /// own copy.
+    fleet: Arc<Fleet>,
     /// This tenant's copies of the machines it has acted on; the others are read from the fleet.
     machines: HashMap<MachineKey, MachineState>,
     /// Every action, in creation order (`Seq` is the index).
@@ -262,8 +269,6 @@ const MAX_SHARED_TEXTS: usize = 64;
 /// One tenant's state.
 #[derive(Debug)]
 pub(crate) struct Tenant {
-    /// The shared fixture fleet: what every machine looks like until this tenant changes it.
-    fleet: Arc<Fleet>,
     options: StoreOptions,
     policy_override: Mutex<Option<DuplicatePolicy>>,
     state: RwLock<State>,
@@ -272,10 +277,10 @@ pub(crate) struct Tenant {
 impl Tenant {
     pub(super) fn new(fleet: Arc<Fleet>, options: StoreOptions, sink: Option<Sink>) -> Self {
         Self {
-            fleet,
             options,
             policy_override: Mutex::new(None),
             state: RwLock::new(State {
+                fleet,
                 sink,
                 ..State::default()
             }),
@@ -330,19 +335,20 @@ impl Tenant {
         state
             .machines
             .get(&key)
-            .map_or(&self.fleet.at(key).machine, |m| &m.machine)
+            .map_or(&state.fleet.at(key).machine, |m| &m.machine)
     }
 
-    /// This tenant's own state of machine `key` (in `machines`), made from the fleet on first use.
+    /// This tenant's own state of machine `key` (in `machines`), made from `fleet` on first use.
     fn own<'s>(
         &self,
+        fleet: &Fleet,
         machines: &'s mut HashMap<MachineKey, MachineState>,
         key: MachineKey,
     ) -> &'s mut MachineState {
         let defaults = self.options.simulation;
         machines
             .entry(key)
-            .or_insert_with(|| MachineState::seed(self.fleet.at(key), defaults))
+            .or_insert_with(|| MachineState::seed(fleet.at(key), defaults))
     }
 
     /// The duplicate policy in force for this tenant.

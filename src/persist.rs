@@ -1,0 +1,247 @@
+//! `--state-file`: every tenant's state, the clock and the per-tenant settings kept across
+//! restarts, as one versioned JSON document with a section per component. Written atomically
+//! (a temporary file in the same folder, fsync, rename, fsync of the folder) so a reader, or a
+//! `kill -9` at any moment, sees the old file or the new one, never a torn one. A file that
+//! cannot be read or is not a state file stops start-up and is never overwritten.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clock::{Clock, ClockState},
+    model::{TenantId, Timestamp},
+    store::{Store, TenantSnapshot},
+    throttle::{Limiter, Settings},
+};
+
+/// What the `format` field of a state file says.
+const FORMAT: &str = "defender-mock-state";
+/// The layout version this build writes and reads.
+const VERSION: u32 = 1;
+
+/// The whole state file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StateFile {
+    format: String,
+    version: u32,
+    /// Emulator time of the snapshot (for people reading the file).
+    saved_at: Timestamp,
+    clock: ClockState,
+    /// Per-tenant rate-limit overrides.
+    #[serde(default)]
+    rate_limits: BTreeMap<String, Settings>,
+    /// Each tenant's sections.
+    #[serde(default)]
+    tenants: BTreeMap<String, TenantSections>,
+}
+
+/// One tenant's state, a section per component. Alerts, indicators and investigations are kept
+/// by their own stores: their sections are filled in by those components.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TenantSections {
+    /// Machines (seeded ones included), actions, the duplicate-policy override.
+    machines: TenantSnapshot,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alerts: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    indicators: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    investigations: Option<serde_json::Value>,
+}
+
+/// The pieces of a running emulator a state file holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Parts {
+    pub store: Arc<Store>,
+    pub limiter: Arc<Limiter>,
+    pub clock: Arc<Clock>,
+}
+
+impl Parts {
+    /// The state file's bytes for the state as it is now.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let file = StateFile {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            saved_at: Timestamp(self.clock.now()),
+            clock: self.clock.state(),
+            rate_limits: self
+                .limiter
+                .overrides()
+                .into_iter()
+                .map(|(t, s)| (t.to_string(), s))
+                .collect(),
+            tenants: self
+                .store
+                .snapshot()
+                .into_iter()
+                .map(|(t, snap)| {
+                    let sections = TenantSections {
+                        machines: snap,
+                        alerts: None,
+                        indicators: None,
+                        investigations: None,
+                    };
+                    (t.to_string(), sections)
+                })
+                .collect(),
+        };
+        let mut bytes = serde_json::to_vec(&file).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Loads `path` into the emulator: `Ok(false)` when there is no such file (a first start),
+    /// `Err` saying why a file that exists cannot be used (it is then left as it is).
+    pub(crate) fn load(&self, path: &Path) -> Result<bool, String> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(format!("cannot read: {e}")),
+        };
+        self.apply(&bytes)?;
+        Ok(true)
+    }
+
+    /// Replays a state file's bytes into the emulator; on `Err` nothing has changed.
+    pub(crate) fn apply(&self, bytes: &[u8]) -> Result<(), String> {
+        // The header first, so a file from another version says so rather than a field error.
+        #[derive(Deserialize)]
+        struct Header {
+            format: Option<String>,
+            version: Option<u32>,
+        }
+        let header: Header = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not a defender-mock state file (not valid JSON: {e})"))?;
+        if header.format.as_deref() != Some(FORMAT) {
+            return Err(format!(
+                "not a defender-mock state file (no \"format\": \"{FORMAT}\")"
+            ));
+        }
+        if header.version != Some(VERSION) {
+            return Err(format!(
+                "state file version {:?}, this build reads version {VERSION}",
+                header.version
+            ));
+        }
+        let file: StateFile =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a valid state file: {e}"))?;
+        let tid = |t: &str| TenantId::parse(t).ok_or_else(|| format!("{t:?} is not a tenant id"));
+        let mut limits = Vec::with_capacity(file.rate_limits.len());
+        for (t, s) in file.rate_limits {
+            s.check().map_err(|e| format!("rate limits of {t}: {e}"))?;
+            limits.push((tid(&t)?, s));
+        }
+        let mut tenants = Vec::with_capacity(file.tenants.len());
+        for (t, sections) in file.tenants {
+            tenants.push((tid(&t)?, sections.machines));
+        }
+        self.store.restore(tenants)?;
+        for (t, s) in limits {
+            self.limiter.set_tenant(&t, Some(s));
+        }
+        self.clock.restore(file.clock);
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename over `path`,
+/// fsync of the folder.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Changes not yet written: bumped after every request that may change state, read by the
+/// writer, which saves when it moved.
+#[derive(Debug, Default)]
+pub(crate) struct Dirty {
+    generation: AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
+impl Dirty {
+    /// Something may have changed.
+    pub(crate) fn mark(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// The state file of a running emulator and its writer.
+#[derive(Debug, Clone)]
+pub(crate) struct Persister {
+    pub path: PathBuf,
+    pub parts: Parts,
+    pub dirty: Arc<Dirty>,
+    /// How long after a change the file is written (changes in between go in the same write).
+    pub debounce: std::time::Duration,
+}
+
+impl Persister {
+    /// Writes the state now (off the async workers).
+    pub(crate) async fn save(&self) -> io::Result<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = this.parts.encode();
+            write_atomic(&this.path, &bytes)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Writes the state shortly after each change, until the task is dropped.
+    pub(crate) async fn run(self) {
+        let mut saved = self.dirty.generation();
+        loop {
+            self.dirty.notify.notified().await;
+            tokio::time::sleep(self.debounce).await;
+            let now = self.dirty.generation();
+            if now == saved {
+                continue;
+            }
+            match self.save().await {
+                Ok(()) => saved = now,
+                Err(e) => {
+                    tracing::error!(file = %self.path.display(), error = %e, "cannot write the state file")
+                }
+            }
+        }
+    }
+}
