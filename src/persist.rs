@@ -245,3 +245,77 @@ impl Persister {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dm-persist-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A document of `n` bytes or so, valid JSON only when whole.
+    fn document(n: usize, fill: char) -> Vec<u8> {
+        let body: String = std::iter::repeat_n(fill, n).collect();
+        serde_json::to_vec(&serde_json::json!({ "fill": body })).unwrap()
+    }
+
+    #[test]
+    fn a_reader_sees_the_old_file_or_the_new_one_never_a_torn_one() {
+        let dir = temp_dir();
+        let path = dir.join("state.json");
+        write_atomic(&path, &document(1 << 20, 'a')).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, stop) = (path.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !stop.load(Ordering::Acquire) {
+                    let bytes = std::fs::read(&path).unwrap();
+                    assert!(
+                        serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(),
+                        "a torn read of {} bytes",
+                        bytes.len()
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for i in 0..40 {
+            let fill = if i % 2 == 0 { 'b' } else { 'c' };
+            write_atomic(&path, &document((1 << 20) + i * 4096, fill)).unwrap();
+        }
+        stop.store(true, Ordering::Release);
+        assert!(reader.join().unwrap() > 0);
+        // Only the file itself is left: no temporary file.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("state.json")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary_one() {
+        let dir = temp_dir();
+        let path = dir.join("state.json");
+        write_atomic(&path, b"old").unwrap();
+        // The rename cannot replace a folder: the write fails as a whole.
+        let folder = dir.join("a-folder");
+        std::fs::create_dir_all(folder.join("inside")).unwrap();
+        assert!(write_atomic(&folder, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

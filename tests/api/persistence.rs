@@ -286,11 +286,18 @@ async fn kill_9_during_writes_never_leaves_an_unloadable_file() {
                 }
             }
         });
+        // Spread over the writer's cycle (200 ms debounce, then the write).
         tokio::time::sleep(Duration::from_millis(150 + round * 90)).await;
         let pid = Pid::from_raw(i32::try_from(server.child.id()).unwrap());
         kill(pid, Signal::SIGKILL).unwrap();
         let _ = writer.await;
         drop(server);
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            serde_json::from_slice::<Value>(&bytes).is_ok(),
+            "round {round}: a torn state file ({} bytes)",
+            bytes.len()
+        );
     }
     let server = serve(&file);
     let c = Client::new(&server).await;
