@@ -167,7 +167,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "state".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // One name per write: two writes never share a temporary file.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -182,6 +185,30 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes the temporary files writes to `path` left behind when the process was killed
+/// mid-write (`.NAME.PID.N.tmp` beside it); the state file itself is never touched.
+pub(crate) fn remove_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Changes not yet written: bumped after every request that may change state, read by the
@@ -212,6 +239,9 @@ pub(crate) struct Persister {
     pub dirty: Arc<Dirty>,
     /// How long after a change the file is written (changes in between go in the same write).
     pub debounce: std::time::Duration,
+    /// Held by each write, so writes land in the order they read the state (the last one at
+    /// shutdown waits for a background one still running).
+    pub writing: Arc<std::sync::Mutex<()>>,
 }
 
 impl Persister {
@@ -219,6 +249,7 @@ impl Persister {
     pub(crate) async fn save(&self) -> io::Result<()> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = this.writing.lock().unwrap_or_else(|e| e.into_inner());
             let bytes = this.parts.encode();
             write_atomic(&this.path, &bytes)
         })

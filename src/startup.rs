@@ -96,6 +96,7 @@ impl Emulator {
                     },
                     dirty: Arc::new(Dirty::default()),
                     debounce: STATE_FILE_DEBOUNCE,
+                    writing: Arc::default(),
                 };
                 let loaded =
                     persister
@@ -105,6 +106,7 @@ impl Emulator {
                             path: path.clone(),
                             reason,
                         })?;
+                crate::persist::remove_leftovers(path);
                 if loaded {
                     tracing::info!(file = %path.display(), "state loaded");
                 } else {
