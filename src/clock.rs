@@ -1,12 +1,14 @@
 //! The emulator's one clock: action progress, token `exp`/`nbf` checks and rate-limit windows all
 //! read time from here, so `POST /_mock/clock/advance` moves all of them together.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime};
 
 /// How the clock moves between explicit advances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ClockMode {
     /// Wall time plus the sum of all advances.
@@ -15,17 +17,48 @@ pub enum ClockMode {
     Frozen,
 }
 
-/// An emulator clock that never moves backward through advances. Advances are atomic, so
-/// concurrent readers see either the old or the new time, never a torn value. (In `system` mode
-/// wall time itself can step back; the limiter and the lifecycle tolerate that.)
+/// An emulator clock that never moves backward through advances, freezes or unfreezes. Every
+/// change happens under one small lock, so concurrent readers see the old or the new time, never a
+/// torn value. (In `system` mode wall time itself can step back; the limiter and the lifecycle
+/// tolerate that.)
 #[derive(Debug)]
 pub(crate) struct Clock {
-    mode: ClockMode,
-    /// For `Frozen`, the wall time at start-up in ns since the epoch; unused for `System`.
-    start_nanos: i64,
-    /// Sum of all advances, in 100 ns ticks (an i64 of ticks spans 29,000 years; of nanoseconds,
-    /// only 292, which is where a saturating clock once stopped).
-    offset_ticks: AtomicI64,
+    /// The mode the clock was started in (what a reset goes back to).
+    initial: ClockMode,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Inner {
+    /// While frozen, the wall time it stopped at in ns since the epoch; `None` while running.
+    frozen_at: Option<i64>,
+    /// Sum of all advances (and of the time spent frozen, made up on unfreeze, as a negative
+    /// part), in 100 ns ticks (an i64 of ticks spans 29,000 years; of nanoseconds, only 292,
+    /// which is where a saturating clock once stopped).
+    offset_ticks: i64,
+}
+
+impl Inner {
+    fn start(mode: ClockMode) -> Self {
+        Self {
+            frozen_at: (mode == ClockMode::Frozen).then(wall_nanos),
+            offset_ticks: 0,
+        }
+    }
+
+    fn nanos_with(&self, offset_ticks: i64) -> i128 {
+        let base = self.frozen_at.unwrap_or_else(wall_nanos);
+        i128::from(base) + i128::from(offset_ticks) * TICK_NANOS
+    }
+}
+
+/// The clock as a snapshot keeps it: whether it is frozen, and its time or its offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClockState {
+    pub frozen: bool,
+    /// Frozen: the emulator time in ns since the epoch. Running: the offset from wall time, ns.
+    pub nanos: i64,
 }
 
 /// Timestamps are kept at the wire's resolution (100 ns ticks, 7 fractional digits), so what a
@@ -44,31 +77,28 @@ pub(crate) struct PastTheEnd;
 impl Clock {
     pub(crate) fn new(mode: ClockMode) -> Self {
         Self {
-            mode,
-            start_nanos: wall_nanos(),
-            offset_ticks: AtomicI64::new(0),
+            initial: mode,
+            inner: Mutex::new(Inner::start(mode)),
         }
     }
 
-    /// The mode the clock was started in.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The mode the clock is in now.
     pub(crate) fn mode(&self) -> ClockMode {
-        self.mode
+        if self.lock().frozen_at.is_some() {
+            ClockMode::Frozen
+        } else {
+            ClockMode::System
+        }
     }
 
     /// The emulator's current time, truncated to 100 ns ticks.
     pub(crate) fn now(&self) -> OffsetDateTime {
-        let nanos = self.nanos_with(self.offset_ticks.load(Ordering::Acquire));
-        let nanos = nanos - nanos.rem_euclid(TICK_NANOS);
-        OffsetDateTime::from_unix_timestamp_nanos(nanos.min(LATEST))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    }
-
-    fn nanos_with(&self, offset_ticks: i64) -> i128 {
-        let base = match self.mode {
-            ClockMode::System => wall_nanos(),
-            ClockMode::Frozen => self.start_nanos,
-        };
-        i128::from(base) + i128::from(offset_ticks) * TICK_NANOS
+        let inner = *self.lock();
+        to_time(inner.nanos_with(inner.offset_ticks))
     }
 
     /// Moves the clock forward by `by` (negative counts as zero: the clock never moves back) and
@@ -76,14 +106,86 @@ impl Clock {
     pub(crate) fn advance(&self, by: Duration) -> Result<OffsetDateTime, PastTheEnd> {
         let ticks =
             i64::try_from(by.whole_nanoseconds().max(0) / TICK_NANOS).map_err(|_| PastTheEnd)?;
-        self.offset_ticks
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                let next = cur.checked_add(ticks)?;
-                (self.nanos_with(next) <= LATEST).then_some(next)
-            })
-            .map_err(|_| PastTheEnd)?;
-        Ok(self.now())
+        let mut inner = self.lock();
+        let next = inner.offset_ticks.checked_add(ticks).ok_or(PastTheEnd)?;
+        if inner.nanos_with(next) > LATEST {
+            return Err(PastTheEnd);
+        }
+        inner.offset_ticks = next;
+        Ok(to_time(inner.nanos_with(next)))
     }
+
+    /// Stops the clock where it is (it then moves only when advanced); the time it stopped at.
+    pub(crate) fn freeze(&self) -> OffsetDateTime {
+        let mut inner = self.lock();
+        if inner.frozen_at.is_none() {
+            inner.frozen_at = Some(wall_nanos());
+        }
+        to_time(inner.nanos_with(inner.offset_ticks))
+    }
+
+    /// Lets the clock run with wall time again, from where it stood: no jump either way.
+    pub(crate) fn unfreeze(&self) -> OffsetDateTime {
+        let mut inner = self.lock();
+        if let Some(stopped) = inner.frozen_at.take() {
+            let wall = wall_nanos();
+            let gap_ticks = (i128::from(stopped) - i128::from(wall)) / TICK_NANOS;
+            let gap_ticks = i64::try_from(gap_ticks).unwrap_or(0);
+            inner.offset_ticks = inner.offset_ticks.saturating_add(gap_ticks);
+        }
+        to_time(inner.nanos_with(inner.offset_ticks))
+    }
+
+    /// Back to the start: no offset, in the mode the clock was started in, from the wall time
+    /// now.
+    pub(crate) fn reset(&self) -> OffsetDateTime {
+        let mut inner = self.lock();
+        *inner = Inner::start(self.initial);
+        to_time(inner.nanos_with(0))
+    }
+
+    /// The clock's state, for a snapshot.
+    pub(crate) fn state(&self) -> ClockState {
+        let inner = *self.lock();
+        match inner.frozen_at {
+            Some(_) => ClockState {
+                frozen: true,
+                // The time as read (whole ticks), so a restored clock reads the very same.
+                nanos: i64::try_from(
+                    to_time(inner.nanos_with(inner.offset_ticks)).unix_timestamp_nanos(),
+                )
+                .unwrap_or(i64::MAX),
+            },
+            None => ClockState {
+                frozen: false,
+                nanos: inner.offset_ticks.saturating_mul(TICK_NANOS as i64),
+            },
+        }
+    }
+
+    /// Puts the clock back in the state `s` (from a snapshot): frozen at the same time, or
+    /// running with the same offset from wall time.
+    pub(crate) fn restore(&self, s: ClockState) {
+        let mut inner = self.lock();
+        let ticks = |n: i64| n / TICK_NANOS as i64;
+        *inner = if s.frozen {
+            Inner {
+                frozen_at: Some(s.nanos),
+                offset_ticks: 0,
+            }
+        } else {
+            Inner {
+                frozen_at: None,
+                offset_ticks: ticks(s.nanos),
+            }
+        };
+    }
+}
+
+fn to_time(nanos: i128) -> OffsetDateTime {
+    let nanos = nanos - nanos.rem_euclid(TICK_NANOS);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos.min(LATEST))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn wall_nanos() -> i64 {
@@ -117,6 +219,38 @@ mod tests {
         let clock = Clock::new(ClockMode::System);
         clock.advance(Duration::hours(2)).unwrap();
         assert!(clock.now() - OffsetDateTime::now_utc() > Duration::minutes(119));
+    }
+
+    #[test]
+    fn freeze_and_unfreeze_keep_the_time_continuous() {
+        let clock = Clock::new(ClockMode::System);
+        clock.advance(Duration::days(3)).unwrap();
+        let at = clock.freeze();
+        assert_eq!(clock.mode(), ClockMode::Frozen);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(clock.now(), at, "frozen: no wall time passes");
+        let resumed = clock.unfreeze();
+        assert_eq!(clock.mode(), ClockMode::System);
+        let gap = resumed - at;
+        assert!(gap >= Duration::ZERO && gap < Duration::seconds(1), "{gap}");
+        assert!(clock.now() >= resumed);
+    }
+
+    #[test]
+    fn a_restored_state_reads_the_same_time() {
+        let frozen = Clock::new(ClockMode::Frozen);
+        frozen.advance(Duration::days(3)).unwrap();
+        let again = Clock::new(ClockMode::System);
+        again.restore(frozen.state());
+        assert_eq!(again.now(), frozen.now());
+        assert_eq!(again.mode(), ClockMode::Frozen);
+        let running = Clock::new(ClockMode::System);
+        running.advance(Duration::hours(5)).unwrap();
+        let again = Clock::new(ClockMode::Frozen);
+        again.restore(running.state());
+        let diff = again.now() - running.now();
+        assert!(diff.abs() < Duration::seconds(1), "{diff}");
+        assert_eq!(again.reset().year(), OffsetDateTime::now_utc().year());
     }
 
     #[test]

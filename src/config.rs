@@ -127,6 +127,9 @@ pub struct Config {
     pub token_cache: usize,
     /// Timeouts and the connection cap of the listener.
     pub connections: ConnectionLimits,
+    /// Where every tenant's state, the clock and the per-tenant settings are kept across
+    /// restarts (`--state-file`); `None`: in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -145,6 +148,7 @@ impl Default for Config {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             token_cache: crate::auth::DEFAULT_TOKEN_CACHE,
             connections: ConnectionLimits::default(),
+            state_file: None,
         }
     }
 }

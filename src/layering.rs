@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["auth"],
     &["identity"],
     &["fixtures"],
-    &["config", "generate"],
+    &["config", "generate", "persist"],
     &["state", "middleware"],
     &["routes"],
     &["startup"],

@@ -57,6 +57,7 @@ mod mock_server;
 mod model;
 mod odata;
 mod package;
+mod persist;
 #[cfg(test)]
 mod regression;
 mod routes;

@@ -3,9 +3,13 @@
 //! the accept loop and its watchdog; `deadlines`: the request and body timeouts). The binary and
 //! the tests build state here and nowhere else.
 
-use std::{future::Future, io, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::{extract::DefaultBodyLimit, middleware::from_fn, Router};
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    middleware::{from_fn, from_fn_with_state},
+    Router,
+};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tower::{util::MapRequestLayer, ServiceBuilder};
@@ -16,6 +20,7 @@ use crate::{
     config::{Config, ConnectionLimits, TlsSource},
     fixtures::{self, FixtureError, Fleet},
     middleware,
+    persist::{Dirty, Parts, Persister},
     routes::{self, extract::MAX_BODY_BYTES},
     state::AppState,
     tls,
@@ -47,6 +52,12 @@ pub enum StartupError {
     /// A token cannot be minted as asked.
     #[error("cannot mint the token: {0}")]
     Token(#[from] MintError),
+    /// The running emulator `token --server` asked did not mint the token.
+    #[error("token from {server}: {reason}")]
+    Server { server: String, reason: String },
+    /// The state file cannot be read or is not a state file; it is left as it is.
+    #[error("state file {}: {reason} (the file is left untouched; move it away or fix it to start)", path.display())]
+    StateFile { path: PathBuf, reason: String },
 }
 
 /// An emulator's state and router, without a listener: what in-process tests drive with
@@ -55,7 +66,12 @@ pub enum StartupError {
 pub struct Emulator {
     state: AppState,
     limits: ConnectionLimits,
+    /// The state file and its writer, with `--state-file`.
+    persister: Option<Persister>,
 }
+
+/// How long after a change the state file is written.
+const STATE_FILE_DEBOUNCE: Duration = Duration::from_millis(200);
 
 impl Emulator {
     /// Loads the fleet, its alerts, the directory and the signing key `config` names.
@@ -71,9 +87,49 @@ impl Emulator {
         };
         let directory = fixtures::load_directory(config.fixtures.as_deref())?;
         let keys = load_keys(config.signing_key.as_deref())?;
+        let state = AppState::new(fleet.0, alerts, directory, keys, config);
+        let persister = match &config.state_file {
+            None => None,
+            Some(path) => {
+                let persister = Persister {
+                    path: path.clone(),
+                    parts: Parts {
+                        store: Arc::clone(state.store()),
+                        limiter: Arc::clone(state.limiter()),
+                        clock: Arc::clone(state.clock()),
+                    },
+                    dirty: Arc::new(Dirty::default()),
+                    debounce: STATE_FILE_DEBOUNCE,
+                    writing: Arc::default(),
+                };
+                let loaded =
+                    persister
+                        .parts
+                        .load(path)
+                        .map_err(|reason| StartupError::StateFile {
+                            path: path.clone(),
+                            reason,
+                        })?;
+                crate::persist::remove_leftovers(path);
+                if loaded {
+                    tracing::info!(file = %path.display(), "state loaded");
+                } else {
+                    // A first start: the file is written now, so a path that cannot be written
+                    // stops start-up rather than every later save.
+                    crate::persist::write_atomic(path, &persister.parts.encode()).map_err(|e| {
+                        StartupError::StateFile {
+                            path: path.clone(),
+                            reason: format!("cannot write: {e}"),
+                        }
+                    })?;
+                }
+                Some(persister)
+            }
+        };
         Ok(Self {
-            state: AppState::new(fleet.0, alerts, directory, keys, config),
+            state,
             limits: config.connections,
+            persister,
         })
     }
 
@@ -196,19 +252,50 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the
     /// configured grace.
+    /// With a state file, every request that may change state marks it dirty, a background
+    /// task writes it shortly after, and it is written once more after the last request.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let app = self.emulator.router();
+        let mut app = self.emulator.router();
         let limits = self.emulator.limits;
-        serve::run(self.listener, app, limits, shutdown, self.grace).await
+        let Some(persister) = self.emulator.persister.clone() else {
+            return serve::run(self.listener, app, limits, shutdown, self.grace).await;
+        };
+        app = app.layer(from_fn_with_state(Arc::clone(&persister.dirty), mark_dirty));
+        let writer = tokio::spawn(persister.clone().run());
+        let served = serve::run(self.listener, app, limits, shutdown, self.grace).await;
+        writer.abort();
+        let _ = writer.await;
+        if let Err(e) = persister.save().await {
+            tracing::error!(file = %persister.path.display(), error = %e, "cannot write the state file");
+        }
+        served
     }
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+/// Marks the state file dirty after every request that may have changed state (reads only
+/// settle what the clock already decided, which a reload settles the same way).
+async fn mark_dirty(
+    State(dirty): State<Arc<Dirty>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let writes = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let res = next.run(req).await;
+    if writes {
+        dirty.mark();
+    }
+    res
 }
 
 /// The whole application: routes behind path normalisation, inside the middleware stack.

@@ -177,6 +177,28 @@ impl Limiter {
         }
     }
 
+    /// Forgets the counters and the override of `tenant`, or of every tenant (a reset).
+    pub(crate) fn reset(&self, tenant: Option<&TenantId>) {
+        match tenant {
+            Some(t) => {
+                self.per_tenant.remove(t);
+                self.calls.retain(|k, _| k.tenant != *t);
+            }
+            None => {
+                self.per_tenant.clear();
+                self.calls.clear();
+            }
+        }
+    }
+
+    /// Every per-tenant override (for a snapshot).
+    pub(crate) fn overrides(&self) -> Vec<(TenantId, Settings)> {
+        self.per_tenant
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect()
+    }
+
     /// Counts one call of `app` in `tenant` to the endpoint `(method, path template)` (documented
     /// limit `documented`), unless accepting it would break a window; `now` is read by the caller
     /// from the emulator clock. The counter's key is built only when limits apply.

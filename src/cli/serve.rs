@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// RSA private key (PEM) to sign and verify tokens with, instead of the development key.
     #[arg(long, env = "DEFENDER_MOCK_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+    /// Keep every tenant's state, the clock and per-tenant settings in this file across restarts
+    /// (loaded at start, written shortly after changes and at shutdown; a corrupt file stops
+    /// start-up and is left untouched).
+    #[arg(long, env = "DEFENDER_MOCK_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(
         long,
@@ -194,6 +199,7 @@ impl ServeArgs {
             token_version: self.token_version,
             shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
             connections: self.connection_limits(),
+            state_file: self.state_file.clone(),
             ..Config::default()
         }
     }

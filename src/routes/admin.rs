@@ -36,6 +36,8 @@ pub(super) static TABLES: &[&[(&str, Handler)]] = &[
     super::events::ROUTES,
     super::alerts::ROUTES,
     super::console::ROUTES,
+    super::seeding::ROUTES,
+    super::devtoken::ROUTES,
 ];
 
 /// Every control-plane route of every table.
@@ -50,6 +52,8 @@ static ROUTES: &[(&str, Handler)] = &[
     ("/_mock/openapi.json", || get(openapi)),
     ("/_mock/clock", || get(clock)),
     ("/_mock/clock/advance", || post(advance_clock)),
+    ("/_mock/clock/freeze", || post(freeze_clock)),
+    ("/_mock/clock/unfreeze", || post(unfreeze_clock)),
     ("/_mock/machines/{id}", || get(machine_state)),
     ("/_mock/machines/{id}/simulation", || patch(set_simulation)),
     ("/_mock/packages/{tenant}/{file}", || get(download_package)),
@@ -83,6 +87,7 @@ pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("alerts.json", include_str!("openapi/alerts.json")),
     ("companion.json", include_str!("openapi/companion.json")),
     ("console.json", include_str!("openapi/console.json")),
+    ("seeding.json", include_str!("openapi/seeding.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.
@@ -163,8 +168,24 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn clock(State(state): State<AppState>) -> Response {
+    clock_json(&state)
+}
+
+fn clock_json(state: &AppState) -> Response {
     Json(json!({"now": Timestamp(state.clock().now()), "mode": state.clock().mode()}))
         .into_response()
+}
+
+/// `POST /_mock/clock/freeze`: the clock stops where it is and moves only when advanced.
+async fn freeze_clock(State(state): State<AppState>) -> Response {
+    state.clock().freeze();
+    clock_json(&state)
+}
+
+/// `POST /_mock/clock/unfreeze`: the clock runs with wall time again, from where it stood.
+async fn unfreeze_clock(State(state): State<AppState>) -> Response {
+    state.clock().unfreeze();
+    clock_json(&state)
 }
 
 /// `POST /_mock/clock/advance {"seconds": N}`: N ≥ 0 (fractions allowed); the clock never moves back.
@@ -209,14 +230,47 @@ async fn machine_state(
     Ok(Json(view).into_response())
 }
 
-/// `POST /_mock/reset[?tenant=T]`: forget one tenant's state, or every tenant's.
-async fn reset(State(state): State<AppState>, q: Params) -> Result<StatusCode> {
-    let now = Timestamp(state.clock().now());
-    match params(q)?.get("tenant") {
+/// One piece of state `POST /_mock/reset` puts back: for one tenant (`Some`) or for all (`None`),
+/// at emulator time `now`.
+pub(super) type ResetHook = fn(&AppState, Option<&TenantId>, Timestamp);
+
+/// Everything a reset puts back, one line per component. Alerts, indicators, investigations, the
+/// request journal and fault rules add their line here (each clears its own store).
+pub(super) static RESET_HOOKS: &[(&str, ResetHook)] = &[
+    // Machines (seeded ones included), actions and the duplicate-policy override.
+    ("machines and actions", |state, tenant, now| match tenant {
         Some(t) => {
-            state.store().reset(&tenant_id(t)?, now);
+            state.store().reset(t, now);
         }
         None => state.store().reset_all(now),
+    }),
+    // Throttle counters and rate-limit overrides.
+    ("rate limits", |state, tenant, _| {
+        state.limiter().reset(tenant)
+    }),
+];
+
+/// `POST /_mock/reset[?tenant=T][&clock=true]`: puts one tenant's state, or every tenant's, back
+/// to the fixtures (every `RESET_HOOKS` line), and with `clock=true` the clock back to its start.
+async fn reset(State(state): State<AppState>, q: Params) -> Result<StatusCode> {
+    let q = params(q)?;
+    let tenant = q.get("tenant").map(|t| tenant_id(t)).transpose()?;
+    let clock = match q.get("clock").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                Code::InvalidInput,
+                format!("Invalid input {other:?}: clock is true or false"),
+            ))
+        }
+    };
+    if clock {
+        state.clock().reset();
+    }
+    let now = Timestamp(state.clock().now());
+    for (_, hook) in RESET_HOOKS {
+        hook(&state, tenant.as_ref(), now);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -120,6 +120,21 @@ impl JsonBody {
         self.bytes.iter().all(u8::is_ascii_whitespace)
     }
 
+    /// The body as any JSON value (an array, for a list of entities), or 400
+    /// `InvalidRequestBody` saying why not.
+    pub(crate) fn value(&self) -> Result<Value, ApiError> {
+        if self.is_empty() {
+            return Err(ApiError::invalid_body("Request body is missing"));
+        }
+        if !self.is_json {
+            return Err(ApiError::invalid_body(
+                "Request body must be sent with Content-Type: application/json",
+            ));
+        }
+        serde_json::from_slice::<Value>(&self.bytes)
+            .map_err(|e| ApiError::invalid_body(format!("Request body is not valid JSON: {e}")))
+    }
+
     /// The body as a JSON object, or 400 `InvalidRequestBody` saying why not.
     pub(crate) fn object(&self) -> Result<Map<String, Value>, ApiError> {
         if self.is_empty() {

@@ -6,6 +6,7 @@ mod admin;
 mod alerts;
 mod companion;
 mod console;
+mod devtoken;
 mod discovery;
 mod events;
 pub(crate) mod extract;
@@ -14,6 +15,7 @@ mod investigations;
 mod machineactions;
 mod machines;
 mod normalize;
+mod seeding;
 mod token;
 
 use std::sync::Arc;

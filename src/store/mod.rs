@@ -25,7 +25,7 @@ pub(crate) use indicators::{NewIndicator, TiCaller};
 pub(crate) use lifecycle::SimulationOverride;
 pub(crate) use lifecycle::MAX_DELAY_SECONDS;
 pub use lifecycle::{Outcome, Simulation};
-pub(crate) use tenant::{IpWindow, NewAction, TagChange, Tenant};
+pub(crate) use tenant::{IpWindow, NewAction, TagChange, Tenant, TenantSnapshot};
 
 /// What a second action of a conflict group gets while one is in flight (emulator-decisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -75,11 +75,17 @@ pub(crate) struct FleetMachine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct MachineKey(u32);
 
-/// The fixture fleet, shared read-only by every tenant: sorted by id, with indexes by id, by
-/// computer name (the full DNS name and its first label, lower case) and by `aadDeviceId`.
-#[derive(Debug)]
+/// A tenant's fleet: at first the fixture fleet, shared read-only by every tenant; a tenant that
+/// seeds machines gets its own copy (copy-on-write, `Arc::make_mut`). Keys are append-only: a
+/// replaced machine keeps its key, a removed one leaves a tombstone (its key still reads, for the
+/// actions recorded on it, but no index or list finds it), so every `MachineKey` an action holds
+/// stays valid. Indexes by id, by computer name (the full DNS name and its first label, lower
+/// case) and by `aadDeviceId`; `live` lists the keys in id order.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Fleet {
     machines: Vec<FleetMachine>,
+    /// The keys that are not tombstones, in machine id order.
+    live: Vec<MachineKey>,
     by_id: HashMap<MachineId, MachineKey>,
     by_name: HashMap<Box<str>, Vec<MachineKey>>,
     by_aad_device_id: HashMap<Box<str>, MachineKey>,
@@ -87,44 +93,141 @@ pub(crate) struct Fleet {
     by_group: HashMap<Box<str>, i64>,
 }
 
+/// The most machines one fleet holds (keys are `u32`).
+const MAX_FLEET: usize = u32::MAX as usize;
+
 impl Fleet {
     fn new(mut machines: Vec<FleetMachine>) -> Self {
         machines.sort_by(|a, b| a.machine.id.cmp(&b.machine.id));
-        machines.truncate(u32::MAX as usize);
+        machines.truncate(MAX_FLEET);
         let mut fleet = Self {
             machines: Vec::new(),
+            live: (0..machines.len() as u32).map(MachineKey).collect(),
             by_id: HashMap::with_capacity(machines.len()),
             by_name: HashMap::new(),
             by_aad_device_id: HashMap::new(),
             by_group: HashMap::new(),
         };
         for (i, f) in machines.iter().enumerate() {
-            let key = MachineKey(i as u32);
-            let m = &f.machine;
-            if let Some(id) = MachineId::parse(&m.id) {
-                fleet.by_id.insert(id, key);
-            }
-            let name = m.computer_dns_name.to_lowercase();
-            if let Some((short, _)) = name.split_once('.') {
-                fleet.by_name.entry(short.into()).or_default().push(key);
-            }
-            fleet.by_name.entry(name.into()).or_default().push(key);
-            if let Some(group) = m.rbac_group_name.as_deref() {
-                fleet
-                    .by_group
-                    .entry(group.to_lowercase().into())
-                    .or_insert(m.rbac_group_id);
-            }
-            if let Some(aad) = m.aad_device_id.as_deref().filter(|a| !a.is_empty()) {
-                fleet
-                    .by_aad_device_id
-                    .entry(aad.to_ascii_lowercase().into())
-                    .or_insert(key);
-            }
+            fleet.index(MachineKey(i as u32), f);
         }
         fleet.by_name.shrink_to_fit();
         fleet.machines = machines;
         fleet
+    }
+
+    /// Adds `f` under `key` to the indexes.
+    fn index(&mut self, key: MachineKey, f: &FleetMachine) {
+        let m = &f.machine;
+        if let Some(id) = MachineId::parse(&m.id) {
+            self.by_id.insert(id, key);
+        }
+        let name = m.computer_dns_name.to_lowercase();
+        if let Some((short, _)) = name.split_once('.') {
+            self.by_name.entry(short.into()).or_default().push(key);
+        }
+        self.by_name.entry(name.into()).or_default().push(key);
+        if let Some(group) = m.rbac_group_name.as_deref() {
+            self.by_group
+                .entry(group.to_lowercase().into())
+                .or_insert(m.rbac_group_id);
+        }
+        if let Some(aad) = m.aad_device_id.as_deref().filter(|a| !a.is_empty()) {
+            self.by_aad_device_id
+                .entry(aad.to_ascii_lowercase().into())
+                .or_insert(key);
+        }
+    }
+
+    /// Takes the machine at `key` out of the indexes. With `reassign`, another live machine with
+    /// the same `aadDeviceId` takes that entry over (a scan: for single removals only).
+    fn unindex(&mut self, key: MachineKey, reassign: bool) {
+        let m = Arc::clone(&self.machines[key.0 as usize].machine);
+        if let Some(id) = MachineId::parse(&m.id) {
+            if self.by_id.get(&id) == Some(&key) {
+                self.by_id.remove(&id);
+            }
+        }
+        let name = m.computer_dns_name.to_lowercase();
+        let short = name.split_once('.').map(|(s, _)| s.to_owned());
+        for n in std::iter::once(name.as_str()).chain(short.as_deref()) {
+            if let Some(keys) = self.by_name.get_mut(n) {
+                keys.retain(|k| *k != key);
+                if keys.is_empty() {
+                    self.by_name.remove(n);
+                }
+            }
+        }
+        if let Some(aad) = m.aad_device_id.as_deref().filter(|a| !a.is_empty()) {
+            let aad = aad.to_ascii_lowercase();
+            if self.by_aad_device_id.get(aad.as_str()) == Some(&key) {
+                self.by_aad_device_id.remove(aad.as_str());
+                let next = reassign.then(|| {
+                    self.live.iter().copied().find(|k| {
+                        *k != key
+                            && self.machines[k.0 as usize]
+                                .machine
+                                .aad_device_id
+                                .as_deref()
+                                .is_some_and(|a| a.eq_ignore_ascii_case(&aad))
+                    })
+                });
+                if let Some(k) = next.flatten() {
+                    self.by_aad_device_id.insert(aad.into(), k);
+                }
+            }
+        }
+    }
+
+    /// Creates each machine of `machines`, or replaces the live machine with its id (which keeps
+    /// its key), in order. Per machine: its key and whether it was created. Stops early when the
+    /// fleet is full (the result is then shorter).
+    pub(crate) fn upsert(&mut self, machines: Vec<FleetMachine>) -> Vec<(MachineKey, bool)> {
+        let mut out = Vec::with_capacity(machines.len());
+        let mut appended = false;
+        for f in machines {
+            if let Some(key) = self.by_id(&f.machine.id) {
+                self.unindex(key, false);
+                self.index(key, &f);
+                self.machines[key.0 as usize] = f;
+                out.push((key, false));
+                continue;
+            }
+            if self.machines.len() >= MAX_FLEET {
+                break;
+            }
+            let key = MachineKey(self.machines.len() as u32);
+            self.index(key, &f);
+            self.machines.push(f);
+            self.live.push(key);
+            appended = true;
+            out.push((key, true));
+        }
+        if appended {
+            let machines = &self.machines;
+            self.live.sort_by(|a, b| {
+                machines[a.0 as usize]
+                    .machine
+                    .id
+                    .cmp(&machines[b.0 as usize].machine.id)
+            });
+        }
+        out
+    }
+
+    /// Removes every live machine (tombstones) and adds `machines` instead.
+    pub(crate) fn replace_all(&mut self, machines: Vec<FleetMachine>) -> usize {
+        self.live.clear();
+        self.by_id.clear();
+        self.by_name.clear();
+        self.by_aad_device_id.clear();
+        self.upsert(machines).len()
+    }
+
+    /// Removes the live machine `key` (a tombstone: the key keeps reading for old actions).
+    pub(crate) fn remove(&mut self, key: MachineKey) {
+        self.unindex(key, true);
+        self.live.retain(|k| *k != key);
     }
 
     /// The machine at `key`.
@@ -162,16 +265,65 @@ impl Fleet {
         self.by_group.get(name.to_lowercase().as_str()).copied()
     }
 
-    /// Every machine with its key, in id order.
+    /// Every live machine with its key, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MachineKey, &FleetMachine)> {
-        self.machines
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (MachineKey(i as u32), f))
+        self.live.iter().map(|k| (*k, &self.machines[k.0 as usize]))
     }
 
-    fn len(&self) -> usize {
-        self.machines.len()
+    /// Every machine ever held, tombstones included, in key order (for snapshots).
+    pub(crate) fn all(&self) -> &[FleetMachine] {
+        &self.machines
+    }
+
+    /// The live keys, in id order (for snapshots).
+    pub(crate) fn live(&self) -> &[MachineKey] {
+        &self.live
+    }
+
+    /// A fleet rebuilt from a snapshot: every machine in key order and the live keys; `None`
+    /// when a live key is out of range.
+    pub(crate) fn restore(machines: Vec<FleetMachine>, live: Vec<u32>) -> Option<Self> {
+        if machines.len() > MAX_FLEET || live.iter().any(|k| *k as usize >= machines.len()) {
+            return None;
+        }
+        let mut fleet = Self {
+            machines,
+            live: Vec::with_capacity(live.len()),
+            by_id: HashMap::new(),
+            by_name: HashMap::new(),
+            by_aad_device_id: HashMap::new(),
+            by_group: HashMap::new(),
+        };
+        let mut live: Vec<MachineKey> = live.into_iter().map(MachineKey).collect();
+        live.sort_by(|a, b| fleet.at(*a).machine.id.cmp(&fleet.at(*b).machine.id));
+        live.dedup();
+        for key in &live {
+            let f = fleet.machines[key.0 as usize].clone();
+            fleet.index(*key, &f);
+        }
+        fleet.live = live;
+        Some(fleet)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// A fleet of `machines` alone (sorted by id, keys from 0).
+    pub(crate) fn of(machines: Vec<FleetMachine>) -> Self {
+        Self::new(machines)
+    }
+}
+
+impl MachineKey {
+    /// The key's index (for snapshots).
+    pub(crate) fn index(self) -> u32 {
+        self.0
+    }
+
+    /// The key at index `i` (from a snapshot).
+    pub(crate) fn from_index(i: u32) -> Self {
+        Self(i)
     }
 }
 
@@ -294,6 +446,37 @@ impl Store {
             self.events.publish(tid, now, || Change::TenantReset);
         }
         existed
+    }
+
+    /// Every tenant's state, for the state file.
+    pub(crate) fn snapshot(&self) -> Vec<(TenantId, TenantSnapshot)> {
+        let tenants: Vec<(TenantId, Arc<Tenant>)> = self
+            .tenants
+            .iter()
+            .map(|t| (t.key().clone(), Arc::clone(t.value())))
+            .collect();
+        let mut out: Vec<_> = tenants
+            .into_iter()
+            .map(|(tid, t)| (tid, t.snapshot(&self.fleet)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Puts tenants back from a state file (replacing any of the same id), or says which one is
+    /// inconsistent and why (nothing is changed then).
+    pub(crate) fn restore(&self, tenants: Vec<(TenantId, TenantSnapshot)>) -> Result<(), String> {
+        let mut built = Vec::with_capacity(tenants.len());
+        for (tid, snap) in tenants {
+            let sink = Sink::new(Arc::clone(&self.events), tid.clone());
+            let t = Tenant::restore(snap, &self.fleet, &self.alerts, self.options, Some(sink))
+                .map_err(|e| format!("tenant {tid}: {e}"))?;
+            built.push((tid, Arc::new(t)));
+        }
+        for (tid, t) in built {
+            self.tenants.insert(tid, t);
+        }
+        Ok(())
     }
 
     /// Forgets every tenant's state at emulator time `now`.

@@ -57,7 +57,10 @@ pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
 
 /// Sends SIGTERM and waits up to `limit` for the exit: the exit status and how long it took from
 /// just before the signal was sent.
-fn terminate(server: &mut Server, limit: Duration) -> (std::process::ExitStatus, Duration) {
+pub(crate) fn terminate(
+    server: &mut Server,
+    limit: Duration,
+) -> (std::process::ExitStatus, Duration) {
     let pid = Pid::from_raw(i32::try_from(server.child.id()).unwrap());
     let started = Instant::now();
     kill(pid, Signal::SIGTERM).expect("SIGTERM sent");
@@ -395,4 +398,70 @@ fn a_bad_identity_fixture_stops_start_up_naming_the_file_and_the_field() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_token_from_server_is_valid_after_a_three_day_advance() {
+    let server = start(
+        &["serve", "--listen", "127.0.0.1:0", "--clock", "frozen"],
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/_mock/clock/advance", server.url))
+        .json(&json!({"seconds": 3 * 86_400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = machine_id("fin-lt-0187");
+    let get = |token: String| {
+        let client = client.clone();
+        let url = format!("{}/api/machines/{id}", server.url);
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Minted on wall time: expired at the emulator's clock.
+    assert_eq!(get(mint(&[])).await, 401);
+    // Minted by the server: at its clock, with every Machine.* role by default.
+    let token = mint(&["--server", &server.url]);
+    assert_eq!(get(token.clone()).await, 200);
+    let claims = claims_of(&token);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        claims["iat"].as_i64().unwrap() > now + 3 * 86_400 - 600,
+        "{claims}"
+    );
+    assert!(claims["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "Machine.Isolate"));
+    // Flags still apply, and a server that is not there is a clear error.
+    let narrow = mint(&["--server", &server.url, "--roles", "Machine.Scan"]);
+    assert_eq!(get(narrow).await, 403);
+    let out = Command::new(BIN)
+        .args(["token", "--server", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("http://127.0.0.1:9") && err.contains("cannot connect"),
+        "{err}"
+    );
+}
+
+/// The claims of a JWT (not verified).
+fn claims_of(token: &str) -> Value {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

@@ -387,7 +387,6 @@ async fn a_drop_fault_is_a_broken_connection_and_remove_ends_it() {
 }
 
 #[tokio::test]
-#[ignore = "needs the seed branch"]
 async fn put_machine_seeds_one_machine_the_api_then_serves() {
     let server = MockServer::start().await;
     let mut machine = fleet()[0].clone();

@@ -24,7 +24,8 @@ impl Tenant {
             .as_ref()
             .and_then(|e| e.required_eq("machineId"))
             .map(|id| {
-                self.fleet
+                state
+                    .fleet
                     .by_id(id)
                     .and_then(|key| state.machines.get(&key))
             });
@@ -115,7 +116,7 @@ impl Tenant {
                 "This tenant holds too many machine actions.",
             )
         })?;
-        let m = self.own(&mut state.machines, key);
+        let m = self.own(&state.fleet, &mut state.machines, key);
         let kind = new.action_type;
         check_sensor(m, kind)?;
         rules::check_supported(&m.machine, kind, new.scope)?;

@@ -59,7 +59,7 @@ impl Tenant {
         let mut os = BTreeMap::new();
         let mut flagged = Vec::new();
         let mut total = 0;
-        for (key, f) in self.fleet.iter() {
+        for (key, f) in state.fleet.iter() {
             total += 1;
             let m = self.machine_in(&state, key);
             groups

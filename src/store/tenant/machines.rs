@@ -28,22 +28,23 @@ impl Tenant {
         id_or_name: &str,
         vis: &Visibility,
     ) -> Result<MachineKey, ApiError> {
-        // Ids, names and device groups never change, so the shared fleet answers for every tenant.
+        // Ids, names and device groups change only by seeding, which changes the tenant's fleet.
+        let state = self.read();
+        let fleet = &state.fleet;
         let not_found = || ApiError::machine_not_found(id_or_name);
-        let sees = |key: &MachineKey| vis.sees(&self.fleet.at(*key).machine);
-        if let Some(key) = self.fleet.by_id(id_or_name) {
+        let sees = |key: &MachineKey| vis.sees(&fleet.at(*key).machine);
+        if let Some(key) = fleet.by_id(id_or_name) {
             return Some(key).filter(sees).ok_or_else(not_found);
         }
-        let named = self
-            .fleet
+        let named = fleet
             .by_name(id_or_name)
             .iter()
             .filter(|k| sees(k))
-            .max_by_key(|k| self.fleet.at(**k).machine.last_seen);
+            .max_by_key(|k| fleet.at(**k).machine.last_seen);
         if let Some(key) = named {
             return Ok(*key);
         }
-        self.fleet
+        fleet
             .by_aad_device_id(id_or_name)
             .filter(sees)
             .ok_or_else(not_found)
@@ -64,7 +65,7 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Page<Arc<Machine>> {
         let state = self.read_settled(now);
-        let rows = self
+        let rows = state
             .fleet
             .iter()
             .map(|(key, _)| self.machine_in(&state, key))
@@ -80,7 +81,7 @@ impl Tenant {
             Some(m) => m,
             None => {
                 // Untouched: the fleet's machine with the server-wide simulation defaults applied.
-                seed = MachineState::seed(self.fleet.at(key), self.options.simulation);
+                seed = MachineState::seed(state.fleet.at(key), self.options.simulation);
                 &seed
             }
         };
@@ -114,7 +115,7 @@ impl Tenant {
         {
             let mut guard = self.write_settled(now);
             let state = &mut *guard;
-            let m = self.own(&mut state.machines, key);
+            let m = self.own(&state.fleet, &mut state.machines, key);
             m.simulation = change.apply(m.simulation);
             if next_outcome.is_some() {
                 m.next_outcome = next_outcome;

@@ -31,6 +31,10 @@ mod machines;
 mod tags;
 
 pub(crate) use tags::{IpWindow, TagChange};
+mod seeding;
+mod snapshot;
+
+pub(crate) use snapshot::TenantSnapshot;
 
 use super::{
     indicators::Indicators,
@@ -141,6 +145,9 @@ impl Submitted {
 /// A tenant's mutable state (behind the tenant's lock).
 #[derive(Debug, Default)]
 struct State {
+    /// The fixture fleet (shared by every tenant) until this tenant seeds a machine; then its
+    /// own copy.
+    fleet: Arc<Fleet>,
     /// This tenant's copies of the machines it has acted on; the others are read from the fleet.
     machines: HashMap<MachineKey, MachineState>,
     /// Every action, in creation order (`Seq` is the index).
@@ -268,8 +275,6 @@ const MAX_SHARED_TEXTS: usize = 64;
 /// One tenant's state.
 #[derive(Debug)]
 pub(crate) struct Tenant {
-    /// The shared fixture fleet: what every machine looks like until this tenant changes it.
-    fleet: Arc<Fleet>,
     options: StoreOptions,
     policy_override: Mutex<Option<DuplicatePolicy>>,
     state: RwLock<State>,
@@ -292,10 +297,10 @@ impl Tenant {
             indicators: Indicators::new(Arc::clone(&fleet), sink.clone()),
             investigations: Investigations::new(sink.clone()),
             alerts: super::alerts::TenantAlerts::new(Arc::clone(&fleet), alerts, sink.clone()),
-            fleet,
             options,
             policy_override: Mutex::new(None),
             state: RwLock::new(State {
+                fleet,
                 sink,
                 ..State::default()
             }),
@@ -356,19 +361,20 @@ impl Tenant {
         state
             .machines
             .get(&key)
-            .map_or(&self.fleet.at(key).machine, |m| &m.machine)
+            .map_or(&state.fleet.at(key).machine, |m| &m.machine)
     }
 
-    /// This tenant's own state of machine `key` (in `machines`), made from the fleet on first use.
+    /// This tenant's own state of machine `key` (in `machines`), made from `fleet` on first use.
     fn own<'s>(
         &self,
+        fleet: &Fleet,
         machines: &'s mut HashMap<MachineKey, MachineState>,
         key: MachineKey,
     ) -> &'s mut MachineState {
         let defaults = self.options.simulation;
         machines
             .entry(key)
-            .or_insert_with(|| MachineState::seed(self.fleet.at(key), defaults))
+            .or_insert_with(|| MachineState::seed(fleet.at(key), defaults))
     }
 
     /// The duplicate policy in force for this tenant.

@@ -46,7 +46,7 @@ impl Tenant {
                 TagChange::Remove => present,
             };
             if changes {
-                let m = self.own(&mut state.machines, key);
+                let m = self.own(&state.fleet, &mut state.machines, key);
                 let machine = Arc::make_mut(&mut m.machine);
                 match change {
                     TagChange::Add => machine.machine_tags.push(value.to_owned()),
@@ -102,7 +102,7 @@ impl Tenant {
 
     /// The users seen logging on to machine `key` (fixture data: they do not change).
     pub(crate) fn logon_users(&self, key: MachineKey) -> Box<[LogonUser]> {
-        self.fleet.at(key).logon_users.clone()
+        self.read().fleet.at(key).logon_users.clone()
     }
 
     /// The machines the caller sees that pass `keep`, as of `now`.
@@ -113,7 +113,8 @@ impl Tenant {
         keep: impl Fn(&Machine) -> bool,
     ) -> Vec<Arc<Machine>> {
         let state = self.read_settled(now);
-        self.fleet
+        state
+            .fleet
             .iter()
             .map(|(key, _)| self.machine_in(&state, key))
             .filter(|m| vis.sees(m) && keep(m))

@@ -329,3 +329,102 @@ fn stored_entities_stay_compact() {
         std::mem::size_of::<Plan>()
     );
 }
+
+#[test]
+fn seeding_copies_the_fleet_once_and_keeps_every_key_an_action_holds() {
+    let store = Store::new(
+        vec![
+            machine(
+                'a',
+                "fin-01.contoso.com",
+                Some("0B5C7C4E-AAAA-4BBB-8CCC-000000000001"),
+                "2024-06-01T00:00:00Z",
+            ),
+            machine('b', "fin-02.contoso.com", None, "2024-06-01T00:00:00Z"),
+        ],
+        StoreOptions::default(),
+    );
+    let tid = crate::model::TenantId::parse("contoso.example.com").unwrap();
+    let t = store.tenant(&tid);
+    let other = store.tenant(&crate::model::TenantId::parse("fabrikam.example.com").unwrap());
+    let all = Visibility::All;
+    let a = t.resolve(&"a".repeat(40), &all).unwrap();
+    let acted = t
+        .submit(a, new(ActionType::Isolate, None), t0())
+        .unwrap()
+        .into_action();
+    assert!(
+        Arc::ptr_eq(&t.read().fleet, &store.fleet),
+        "shared until the first seed"
+    );
+    // Remove `a` (a tombstone), add `d` (appended), replace `b` (same key).
+    t.remove(&"a".repeat(40), t0()).unwrap();
+    let copy = Arc::as_ptr(&t.read().fleet);
+    assert!(
+        !std::ptr::eq(copy, Arc::as_ptr(&store.fleet)),
+        "its own copy"
+    );
+    let b = t.resolve(&"b".repeat(40), &all).unwrap();
+    let seeded = t
+        .seed(
+            vec![
+                machine(
+                    'd',
+                    "fin-04.contoso.com",
+                    Some("0b5c7c4e-aaaa-4bbb-8ccc-000000000001"),
+                    "2024-06-01T00:00:00Z",
+                ),
+                machine('b', "fin-02b.contoso.com", None, "2024-06-01T00:00:00Z"),
+            ],
+            t0(),
+        )
+        .unwrap();
+    assert_eq!((seeded.created, seeded.replaced), (1, 1));
+    assert!(
+        std::ptr::eq(Arc::as_ptr(&t.read().fleet), copy),
+        "copied once"
+    );
+    assert!(Arc::ptr_eq(&other.read().fleet, &store.fleet));
+    assert_eq!(
+        t.resolve(&"b".repeat(40), &all).unwrap(),
+        b,
+        "a replace keeps the key"
+    );
+    assert!(t.resolve("fin-02", &all).is_err(), "the old name is gone");
+    assert_eq!(t.resolve("fin-02b", &all).unwrap(), b);
+    // The tombstone's key still reads for its action, which completes on it.
+    assert!(t.resolve(&"a".repeat(40), &all).is_err());
+    let done = t
+        .action(acted.id, &all, t0() + Duration::minutes(5))
+        .unwrap();
+    assert_eq!(done.status, ActionStatus::Succeeded);
+    assert_eq!(done.machine.id.as_ref(), "a".repeat(40));
+    // The aadDeviceId the tombstone had now finds the new machine; lists show live machines in
+    // id order.
+    let d = t
+        .resolve("0B5C7C4E-AAAA-4BBB-8CCC-000000000001", &all)
+        .unwrap();
+    assert_eq!(id_of(&t, d), "d".repeat(40));
+    let page = t.machines(&all, &Default::default(), 10, t0());
+    let ids: Vec<String> = page.rows.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(ids, ["b".repeat(40), "d".repeat(40)]);
+    // The other tenant still shares the fixtures, untouched.
+    assert!(other.resolve(&"a".repeat(40), &all).is_ok());
+    assert!(other.resolve(&"d".repeat(40), &all).is_err());
+    // A snapshot of the seeded tenant restores to the same answers.
+    let snap = t.snapshot(&store.fleet);
+    let back = Tenant::restore(
+        snap,
+        &store.fleet,
+        &store.alerts,
+        StoreOptions::default(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(back.resolve("fin-02b", &all).unwrap(), b);
+    assert!(back.resolve(&"a".repeat(40), &all).is_err());
+    let again = back
+        .action(acted.id, &all, t0() + Duration::minutes(5))
+        .unwrap();
+    assert_eq!(again.status, ActionStatus::Succeeded);
+}
