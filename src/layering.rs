@@ -7,8 +7,8 @@ use std::{collections::BTreeMap, fs, path::Path};
 const LAYERS: &[&[&str]] = &[
     &["error", "clock", "telemetry"],
     &["model"],
-    &["odata", "events"],
-    &["store", "throttle", "package", "tls"],
+    &["odata", "events", "journal"],
+    &["store", "throttle", "package", "tls", "faults"],
     &["auth"],
     &["identity"],
     &["fixtures"],

@@ -18,7 +18,9 @@
 //! - `auth`: bearer-token verification, the permission vocabulary, the route guard's checks.
 //! - `store`, `throttle`, `package`, `tls`: tenants' machines and actions, rate limits,
 //!   investigation packages, HTTPS.
-//! - `odata`, `events`: OData queries; the live state stream's events and their bus.
+//! - `faults`: fault rules (errors, delays, dropped connections) the control plane sets.
+//! - `odata`, `events`, `journal`: OData queries; the live state stream's events and their bus;
+//!   the request journal and its filters.
 //! - `model`, `error`, `clock`, `telemetry`: wire entities, the error enum, the emulator clock,
 //!   logging.
 
@@ -28,11 +30,13 @@ mod clock;
 mod config;
 mod error;
 mod events;
+mod faults;
 mod fixtures;
 pub mod fuzzing;
 mod generate;
 mod health;
 mod identity;
+mod journal;
 #[cfg(test)]
 mod layering;
 mod middleware;
@@ -55,8 +59,8 @@ pub use auth::{
     Keys, TokenSpec,
 };
 pub use config::{
-    ClockMode, Config, ConnectionLimits, DuplicatePolicy, LogFormat, Outcome, RateLimitMode,
-    RateLimits, Simulation, StoreOptions, TlsSource, TokenVersion,
+    AdminToken, ClockMode, Config, ConnectionLimits, DuplicatePolicy, LogFormat, Outcome,
+    RateLimitMode, RateLimits, Simulation, StoreOptions, TlsSource, TokenVersion,
 };
 pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
 pub use startup::{shutdown_signal, Application, ClockLimit, Emulator, StartupError};

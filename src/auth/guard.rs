@@ -47,27 +47,34 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// The caller of a request with `parts`' headers, admitted to this endpoint, or why not.
-    fn admit(&self, parts: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    /// The caller of a request with `parts`' headers, admitted to this endpoint, or why not
+    /// (with the caller when the token itself was good).
+    fn admit(&self, parts: &axum::http::HeaderMap) -> Result<Caller, (Option<Caller>, ApiError)> {
         let now = self.clock.now();
-        let mut caller = self.auth.authenticate(parts, now)?;
+        let mut caller = self.auth.authenticate(parts, now).map_err(|e| (None, e))?;
         if let Some(upn) = caller.upn() {
             if let Some(rights) = self.rights.rights(upn, caller.tenant.as_str()) {
                 caller = caller.with_rights(rights);
             }
         }
-        caller.authorize(&self.access)?;
+        if let Err(e) = caller.authorize(&self.access) {
+            return Err((Some(caller), e));
+        }
         let decision =
             self.limiter
                 .check(&caller.tenant, &caller.app_id, self.route, self.limit, now);
         match decision {
             Decision::Throttled { retry_after_secs } => {
-                Err(ApiError::TooManyRequests { retry_after_secs })
+                Err((Some(caller), ApiError::TooManyRequests { retry_after_secs }))
             }
             Decision::Accepted => Ok(caller),
         }
     }
 }
+
+/// Response extension: the caller a request was made as (the request journal records it).
+#[derive(Debug, Clone)]
+pub(crate) struct Answered(pub(crate) Caller);
 
 /// The middleware: admits the caller into the request's extensions, or answers the refusal.
 pub(crate) async fn guard(
@@ -77,10 +84,18 @@ pub(crate) async fn guard(
 ) -> Result<Response, ApiError> {
     match guard.admit(req.headers()) {
         Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            Ok(next.run(req).await)
+            req.extensions_mut().insert(caller.clone());
+            let mut res = next.run(req).await;
+            res.extensions_mut().insert(Answered(caller));
+            Ok(res)
         }
-        Err(refused) => Ok(drained(req, refused).await),
+        Err((caller, refused)) => {
+            let mut res = drained(req, refused).await;
+            if let Some(caller) = caller {
+                res.extensions_mut().insert(Answered(caller));
+            }
+            Ok(res)
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use axum::{
-    extract::{Query, State},
+    extract::{Query, Request, State},
     http::{header, HeaderValue, StatusCode},
+    middleware::{from_fn_with_state, Next},
     response::{IntoResponse, Response},
     routing::{get, patch, post, put, MethodRouter},
     Json, Router,
@@ -31,7 +32,12 @@ pub(super) type Handler = fn() -> MethodRouter<AppState>;
 
 /// Every control-plane route table: this module's, and one per control-plane module (the
 /// OpenAPI document is checked against them).
-pub(super) static TABLES: &[&[(&str, Handler)]] = &[ROUTES, super::events::ROUTES];
+pub(super) static TABLES: &[&[(&str, Handler)]] = &[
+    ROUTES,
+    super::events::ROUTES,
+    super::journal::ROUTES,
+    super::faults::ROUTES,
+];
 
 /// Every control-plane route of every table.
 #[cfg(test)]
@@ -57,11 +63,47 @@ static ROUTES: &[(&str, Handler)] = &[
     }),
 ];
 
-pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
-    tables
+/// The control plane's routes, behind the admin token when `--admin-token` set one.
+pub(super) fn router(state: &AppState, tables: &[&[(&str, Handler)]]) -> Router<AppState> {
+    let routes = tables
         .iter()
         .flat_map(|t| t.iter())
-        .fold(Router::new(), |r, (path, handler)| r.route(path, handler()))
+        .fold(Router::new(), |r, (path, handler)| r.route(path, handler()));
+    // route_layer: unknown `/_mock/` paths still get the JSON 404, token or not.
+    routes.route_layer(from_fn_with_state(state.clone(), admin_guard))
+}
+
+/// The one control-plane route open without the admin token: liveness probes carry none.
+const OPEN_ROUTE: &str = "/_mock/health";
+
+/// 401 (Defender body) unless the request carries `Authorization: Bearer <admin token>`, when
+/// the server has one; `/_mock/health` is always open.
+async fn admin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = state.admin_token() else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == OPEN_ROUTE {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match presented {
+        Some(t) if token.admits(t) => next.run(req).await,
+        Some(_) => ApiError::Unauthorized(
+            "the control plane needs the admin token (--admin-token), and this is not it.".into(),
+        )
+        .into_response(),
+        None => ApiError::Unauthorized(
+            "the control plane needs the admin token: send `Authorization: Bearer <--admin-token>`."
+                .into(),
+        )
+        .into_response(),
+    }
 }
 
 /// The OpenAPI 3.1 description of the control plane, the API and the identity endpoints, in
@@ -70,6 +112,7 @@ pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
 pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("core.json", include_str!("openapi/core.json")),
     ("events.json", include_str!("openapi/events.json")),
+    ("journal.json", include_str!("openapi/journal.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.

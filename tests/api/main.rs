@@ -6,14 +6,18 @@ mod helpers;
 
 mod action_list;
 mod actions;
+mod admin_token;
 mod attack;
 mod auth;
+mod auth_reasons;
 mod bounds;
 mod cli;
 mod connections;
 mod errors;
 mod events;
+mod faults;
 mod identity;
+mod journal;
 mod lifecycle;
 mod logging;
 mod machine_list;
