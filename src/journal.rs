@@ -183,7 +183,7 @@ impl Journal {
             None => *ring = Ring::default(),
             Some(t) => {
                 ring.entries
-                    .retain(|e| !e.tenant.as_deref().is_some_and(|x| x == t.as_str()));
+                    .retain(|e| e.tenant.as_deref().is_none_or(|x| x != t.as_str()));
                 ring.bytes = ring.entries.iter().map(|e| e.cost()).sum();
             }
         }

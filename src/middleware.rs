@@ -425,7 +425,7 @@ async fn client_id(req: Request) -> (Request, Option<String>) {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if !declared.is_some_and(|n| n <= MAX_BODY_BYTES) {
+    if declared.is_none_or(|n| n > MAX_BODY_BYTES) {
         return (req, None);
     }
     let (parts, body) = req.into_parts();

@@ -49,28 +49,35 @@ pub(crate) struct Guard {
 impl Guard {
     /// The caller of a request with `parts`' headers, admitted to this endpoint, or why not
     /// (with the caller when the token itself was good).
-    fn admit(&self, parts: &axum::http::HeaderMap) -> Result<Caller, (Option<Caller>, ApiError)> {
+    fn admit(&self, parts: &axum::http::HeaderMap) -> Result<Caller, Box<Refused>> {
         let now = self.clock.now();
-        let mut caller = self.auth.authenticate(parts, now).map_err(|e| (None, e))?;
+        let mut caller = self
+            .auth
+            .authenticate(parts, now)
+            .map_err(|e| Box::new((None, e)))?;
         if let Some(upn) = caller.upn() {
             if let Some(rights) = self.rights.rights(upn, caller.tenant.as_str()) {
                 caller = caller.with_rights(rights);
             }
         }
         if let Err(e) = caller.authorize(&self.access) {
-            return Err((Some(caller), e));
+            return Err(Box::new((Some(caller), e)));
         }
         let decision =
             self.limiter
                 .check(&caller.tenant, &caller.app_id, self.route, self.limit, now);
         match decision {
-            Decision::Throttled { retry_after_secs } => {
-                Err((Some(caller), ApiError::TooManyRequests { retry_after_secs }))
-            }
+            Decision::Throttled { retry_after_secs } => Err(Box::new((
+                Some(caller),
+                ApiError::TooManyRequests { retry_after_secs },
+            ))),
             Decision::Accepted => Ok(caller),
         }
     }
 }
+
+/// A refusal, with the caller when the token itself was good.
+type Refused = (Option<Caller>, ApiError);
 
 /// Response extension: the caller a request was made as (the request journal records it).
 #[derive(Debug, Clone)]
@@ -89,7 +96,8 @@ pub(crate) async fn guard(
             res.extensions_mut().insert(Answered(caller));
             Ok(res)
         }
-        Err((caller, refused)) => {
+        Err(refusal) => {
+            let (caller, refused) = *refusal;
             let mut res = drained(req, refused).await;
             if let Some(caller) = caller {
                 res.extensions_mut().insert(Answered(caller));
