@@ -1,5 +1,6 @@
 //! The control plane under `/_mock/` (never `/api/`): health, the clock, per-tenant state and
-//! behaviour switches. No auth: it is the test harness's side door, not part of the API.
+//! behaviour switches. The test harness's side door, not part of the API: open, unless
+//! `--admin-token` is set, and then every route but `/_mock/health` needs that token.
 
 use std::collections::HashMap;
 
