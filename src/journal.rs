@@ -136,16 +136,22 @@ impl Journal {
         }
         entry.id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cost = entry.cost();
+        let entry = Arc::new(entry);
+        // Evicted entries are freed after the lock is released (a dozen allocations each).
+        let mut evicted = Vec::new();
         let mut ring = self.ring();
         while !ring.entries.is_empty()
             && (ring.entries.len() >= self.capacity || ring.bytes + cost > self.byte_budget)
         {
             if let Some(old) = ring.entries.pop_front() {
                 ring.bytes -= old.cost();
+                evicted.push(old);
             }
         }
         ring.bytes += cost;
-        ring.entries.push_back(Arc::new(entry));
+        ring.entries.push_back(entry);
+        drop(ring);
+        drop(evicted);
     }
 
     /// The entries `filter` selects, oldest first (`limit`: the newest that many).

@@ -49,11 +49,14 @@ pub(crate) async fn request_context(
     let started = Instant::now();
     let recording = (state.journal().enabled() && journaled(path)).then(|| {
         let capture = Arc::new(Mutex::new(Capture::default()));
-        let body = std::mem::take(req.body_mut());
-        *req.body_mut() = Body::new(Tee {
-            inner: body,
-            capture: capture.clone(),
-        });
+        // A body known to be empty (most GETs) is left as it is: nothing to copy.
+        if !http_body::Body::is_end_stream(req.body()) {
+            let body = std::mem::take(req.body_mut());
+            *req.body_mut() = Body::new(Tee {
+                inner: body,
+                capture: capture.clone(),
+            });
+        }
         (
             capture,
             state.clock().now(),
