@@ -3,6 +3,7 @@
 //! `tower::ServiceExt::oneshot` (no sockets, no HTTP client: on 2 cores a client in the same run
 //! would eat most of the CPU and hide the server's own cost):
 //! - the rate limiter: `--rate-limits off` vs the limiter on under a quota too large to trip;
+//! - the request journal: `--journal-size 0` (off) vs the default (every request recorded);
 //! - the verified-token cache: on (the server as shipped) vs defeated (a one-entry cache fed 64
 //!   distinct tokens in turn, so every request verifies an RS256 signature).
 //!
@@ -28,12 +29,18 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// The application over the default fleet; returns it and the path of one machine.
 fn app(rate_limits: Settings, token_cache: usize) -> (Router, String) {
+    app_with(rate_limits, token_cache, Config::default().journal_size)
+}
+
+/// [`app`] with a journal of `journal_size` entries (0: off).
+fn app_with(rate_limits: Settings, token_cache: usize, journal_size: usize) -> (Router, String) {
     let machines: serde_json::Value = serde_json::from_str(DEFAULT_MACHINES).expect("fleet");
     let path = format!("/api/machines/{}", machines[0]["id"].as_str().expect("id"));
     let config = Config {
         clock: ClockMode::Frozen,
         rate_limits,
         token_cache,
+        journal_size,
         fleet: Some(Fleet::embedded().expect("fleet")),
         ..Config::default()
     };
@@ -143,6 +150,17 @@ async fn main() {
         mode: Mode::Off,
         ..Settings::default()
     };
+
+    let (unjournaled, journaled) = (app_with(off, 4096, 0), app(off, 4096));
+    compare(
+        "journal",
+        ("off", &unjournaled),
+        ("on", &journaled),
+        &[mint()],
+        total,
+        rounds,
+    )
+    .await;
 
     let (off_app, on_app) = (app(off, 4096), app(huge, 4096));
     compare(

@@ -130,6 +130,49 @@ pub struct Config {
     /// Where every tenant's state, the clock and the per-tenant settings are kept across
     /// restarts (`--state-file`); `None`: in memory only.
     pub state_file: Option<PathBuf>,
+    /// Requests the journal (`GET /_mock/requests`) keeps, oldest dropped first; 0 turns it off.
+    pub journal_size: usize,
+    /// When set, every `/_mock/` route but `/_mock/health` needs `Authorization: Bearer <it>`.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The control plane's bearer token (`--admin-token`). Its `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// A token from its text; `None` when empty.
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        (!token.trim().is_empty()).then_some(Self(token))
+    }
+
+    /// Whether `presented` is this token (compared through SHA-256, in constant time).
+    pub(crate) fn admits(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let (a, b) = (
+            Sha256::digest(self.0.as_bytes()),
+            Sha256::digest(presented.as_bytes()),
+        );
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+impl std::str::FromStr for AdminToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::new(s).ok_or_else(|| "the admin token is empty".to_owned())
+    }
 }
 
 impl Default for Config {
@@ -149,6 +192,8 @@ impl Default for Config {
             token_cache: crate::auth::DEFAULT_TOKEN_CACHE,
             connections: ConnectionLimits::default(),
             state_file: None,
+            journal_size: crate::journal::DEFAULT_JOURNAL_SIZE,
+            admin_token: None,
         }
     }
 }

@@ -60,6 +60,17 @@ impl Code {
     }
 }
 
+/// An error a fault rule makes the emulator answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Injected {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub retry_after_secs: Option<u64>,
+    /// Entra's shape (token endpoints): its AADSTS number and `YYYY-MM-DD HH:MM:SSZ` timestamp.
+    pub entra: Option<(u32, String)>,
+}
+
 /// Every way a request can fail. Variants are outcomes; each maps to one status in `status()`.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -101,6 +112,10 @@ pub(crate) enum ApiError {
     /// 503: the server did not answer in time, or has no room for another connection.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Any status, code and message a fault rule asked for (`/_mock/faults`), in the Defender
+    /// shape or, on the token endpoints, Entra's.
+    #[error("injected fault: {} {}", .0.status, .0.code)]
+    Injected(Box<Injected>),
     /// 500; the detail goes to the log, never to the client.
     #[error("internal: {0}")]
     Internal(String),
@@ -161,12 +176,13 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Entra { status, .. } => *status,
+            Self::Injected(i) => i.status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The wire code (`error.code`).
-    pub(crate) fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &str {
         match self {
             Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code.as_str(),
             Self::Unauthorized(_) => "Unauthorized",
@@ -177,6 +193,7 @@ impl ApiError {
             Self::Unavailable(_) => "ServiceUnavailable",
             Self::RawOData(_) => "",
             Self::Entra { error, .. } => error,
+            Self::Injected(i) => &i.code,
             Self::Internal(_) => "InternalServerError",
         }
     }
@@ -185,21 +202,23 @@ impl ApiError {
     pub(crate) fn message(&self) -> String {
         match self {
             Self::BadRequest { message, .. } | Self::NotFound { message, .. } => message.clone(),
-            Self::Unauthorized(_) => {
-                "Authorization has been denied for this request. The access token is missing, invalid or expired."
-                    .to_owned()
+            Self::Unauthorized(why) => {
+                format!("Authorization has been denied for this request: {why}")
             }
+            Self::Injected(i) => i.message.clone(),
             Self::Forbidden(m)
             | Self::RawOData(m)
             | Self::RequestTimeout(m)
             | Self::Unavailable(m) => m.clone(),
-            Self::Entra { code, description, .. } => format!("AADSTS{code}: {description}"),
+            Self::Entra {
+                code, description, ..
+            } => format!("AADSTS{code}: {description}"),
             Self::PayloadTooLarge { limit } => {
                 format!("Request body is larger than the {limit}-byte limit")
             }
-            Self::TooManyRequests { retry_after_secs } => format!(
-                "Rate limit is exceeded. Try again in {retry_after_secs} seconds."
-            ),
+            Self::TooManyRequests { retry_after_secs } => {
+                format!("Rate limit is exceeded. Try again in {retry_after_secs} seconds.")
+            }
             Self::Internal(_) => "An internal error occurred. Retry the request.".to_owned(),
         }
     }
@@ -227,6 +246,21 @@ impl ApiError {
                 "correlation_id": target,
                 "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
             }),
+            Self::Injected(i) => match &i.entra {
+                Some((code, timestamp)) => json!({
+                    "error": i.code,
+                    "error_description": format!(
+                        "AADSTS{code}: {} Trace ID: {target} Correlation ID: {target} Timestamp: {timestamp}",
+                        i.message
+                    ),
+                    "error_codes": [code],
+                    "timestamp": timestamp,
+                    "trace_id": target,
+                    "correlation_id": target,
+                    "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+                }),
+                None => json!({"error": {"code": i.code, "message": i.message, "target": target}}),
+            },
             _ => {
                 json!({"error": {"code": self.code(), "message": self.message(), "target": target}})
             }
@@ -250,6 +284,14 @@ impl IntoResponse for ApiError {
             }
             Self::TooManyRequests { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Injected(i) => {
+                if let Some(secs) = i.retry_after_secs {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                if i.status == StatusCode::UNAUTHORIZED && i.entra.is_none() {
+                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
             }
             _ => {}
         }

@@ -32,9 +32,11 @@
 //! - `fixtures`: loading machines, apps and users from JSON; `generate`: synthetic fleets.
 //! - `identity`: the Entra directory (apps, users), client authentication, Entra errors.
 //! - `auth`: bearer-token verification, the permission vocabulary, the route guard's checks.
-//! - `store`, `throttle`, `package`, `tls`: tenants' machines, actions, indicators and
+//! - `store`, `throttle`, `package`, `tls`: tenants' machines, actions, alerts, indicators and
 //!   investigations, rate limits, investigation packages, HTTPS.
-//! - `odata`, `events`: OData queries; the live state stream's events and their bus.
+//! - `faults`: fault rules (errors, delays, dropped connections) the control plane sets.
+//! - `odata`, `events`, `journal`: OData queries; the live state stream's events and their bus;
+//!   the request journal and its filters.
 //! - `model`, `error`, `clock`, `telemetry`: wire entities, the error enum, the emulator clock,
 //!   logging.
 
@@ -45,11 +47,13 @@ mod clock;
 mod config;
 mod error;
 mod events;
+mod faults;
 mod fixtures;
 pub mod fuzzing;
 mod generate;
 mod health;
 mod identity;
+mod journal;
 #[cfg(test)]
 mod layering;
 mod middleware;
@@ -74,8 +78,8 @@ pub use auth::{
     Keys, TokenSpec,
 };
 pub use config::{
-    ClockMode, Config, ConnectionLimits, DuplicatePolicy, LogFormat, Outcome, RateLimitMode,
-    RateLimits, Simulation, StoreOptions, TlsSource, TokenVersion,
+    AdminToken, ClockMode, Config, ConnectionLimits, DuplicatePolicy, LogFormat, Outcome,
+    RateLimitMode, RateLimits, Simulation, StoreOptions, TlsSource, TokenVersion,
 };
 pub use fixtures::{FixtureError, Fleet, DEFAULT_MACHINES};
 pub use mock_server::{

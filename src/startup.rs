@@ -7,7 +7,7 @@ use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc, time::D
 
 use axum::{
     extract::{DefaultBodyLimit, State},
-    middleware::{from_fn, from_fn_with_state},
+    middleware::from_fn_with_state,
     Router,
 };
 use time::OffsetDateTime;
@@ -304,7 +304,7 @@ pub(crate) fn app(state: AppState, limits: ConnectionLimits) -> Router {
     // matched first, and only a path it misses is normalised (`/api/v1.0/`, route words in any
     // case, a trailing slash) and routed again, by the fallback. That second pass runs inside the
     // stack already applied, on the router without it.
-    let routed = routes::router(state);
+    let routed = routes::router(state.clone());
     let normalized = ServiceBuilder::new()
         .layer(MapRequestLayer::new(routes::normalize))
         .service(routed.clone());
@@ -312,7 +312,7 @@ pub(crate) fn app(state: AppState, limits: ConnectionLimits) -> Router {
         // Top to bottom = outermost first: the request context sees every response, panics and
         // timeouts included, and renders every error body.
         ServiceBuilder::new()
-            .layer(from_fn(middleware::request_context))
+            .layer(from_fn_with_state(state, middleware::request_context))
             .layer(deadlines::DeadlinesLayer(limits))
             .layer(CatchPanicLayer::custom(middleware::panic_response))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use crate::{
     auth::{Authenticator, Keys},
     clock::Clock,
-    config::{Config, TokenVersion, MAX_PAGE_SIZE},
+    config::{AdminToken, Config, TokenVersion, MAX_PAGE_SIZE},
+    faults::Faults,
     identity::Directory,
+    journal::Journal,
     store::{FleetMachine, Store},
     throttle::Limiter,
 };
@@ -27,6 +29,12 @@ pub(crate) struct AppState {
     token_version: TokenVersion,
     /// `http` or `https`: the scheme `@odata.context` and discovery documents use.
     scheme: &'static str,
+    /// The request journal.
+    journal: Arc<Journal>,
+    /// Fault rules.
+    faults: Arc<Faults>,
+    /// The control plane's token, when it needs one.
+    admin_token: Option<Arc<AdminToken>>,
 }
 
 impl AppState {
@@ -52,6 +60,9 @@ impl AppState {
             } else {
                 "http"
             },
+            journal: Arc::new(Journal::new(config.journal_size)),
+            faults: Arc::new(Faults::default()),
+            admin_token: config.admin_token.clone().map(Arc::new),
         }
     }
 
@@ -68,6 +79,21 @@ impl AppState {
     /// The bearer-token verifier.
     pub(crate) fn authenticator(&self) -> &Arc<Authenticator> {
         &self.auth
+    }
+
+    /// The request journal.
+    pub(crate) fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// The fault rules.
+    pub(crate) fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// The control plane's token, when `--admin-token` set one.
+    pub(crate) fn admin_token(&self) -> Option<&AdminToken> {
+        self.admin_token.as_deref()
     }
 
     /// The signing keys.

@@ -47,27 +47,41 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// The caller of a request with `parts`' headers, admitted to this endpoint, or why not.
-    fn admit(&self, parts: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    /// The caller of a request with `parts`' headers, admitted to this endpoint, or why not
+    /// (with the caller when the token itself was good).
+    fn admit(&self, parts: &axum::http::HeaderMap) -> Result<Caller, Box<Refused>> {
         let now = self.clock.now();
-        let mut caller = self.auth.authenticate(parts, now)?;
+        let mut caller = self
+            .auth
+            .authenticate(parts, now)
+            .map_err(|e| Box::new((None, e)))?;
         if let Some(upn) = caller.upn() {
             if let Some(rights) = self.rights.rights(upn, caller.tenant.as_str()) {
                 caller = caller.with_rights(rights);
             }
         }
-        caller.authorize(&self.access)?;
+        if let Err(e) = caller.authorize(&self.access) {
+            return Err(Box::new((Some(caller), e)));
+        }
         let decision =
             self.limiter
                 .check(&caller.tenant, &caller.app_id, self.route, self.limit, now);
         match decision {
-            Decision::Throttled { retry_after_secs } => {
-                Err(ApiError::TooManyRequests { retry_after_secs })
-            }
+            Decision::Throttled { retry_after_secs } => Err(Box::new((
+                Some(caller),
+                ApiError::TooManyRequests { retry_after_secs },
+            ))),
             Decision::Accepted => Ok(caller),
         }
     }
 }
+
+/// A refusal, with the caller when the token itself was good.
+type Refused = (Option<Caller>, ApiError);
+
+/// Response extension: the caller a request was made as (the request journal records it).
+#[derive(Debug, Clone)]
+pub(crate) struct Answered(pub(crate) Caller);
 
 /// The middleware: admits the caller into the request's extensions, or answers the refusal.
 pub(crate) async fn guard(
@@ -77,10 +91,19 @@ pub(crate) async fn guard(
 ) -> Result<Response, ApiError> {
     match guard.admit(req.headers()) {
         Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            Ok(next.run(req).await)
+            req.extensions_mut().insert(caller.clone());
+            let mut res = next.run(req).await;
+            res.extensions_mut().insert(Answered(caller));
+            Ok(res)
         }
-        Err(refused) => Ok(drained(req, refused).await),
+        Err(refusal) => {
+            let (caller, refused) = *refusal;
+            let mut res = drained(req, refused).await;
+            if let Some(caller) = caller {
+                res.extensions_mut().insert(Answered(caller));
+            }
+            Ok(res)
+        }
     }
 }
 

@@ -238,17 +238,28 @@ pub fn mint(keys: &Keys, spec: &TokenSpec) -> Result<String, MintError> {
     sign(keys, &claims_for(spec)).map_err(MintError)
 }
 
-/// Why a token was refused (the client always sees the same 401; the log gets the reason).
+/// Why a token was refused (the 401's message says it, with the times in RFC 3339).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum TokenError {
-    #[error("bad signature or malformed token: {0}")]
+    #[error("the access token is invalid: {0}")]
     Invalid(String),
-    #[error("unknown issuer {0:?}")]
+    #[error("the access token's issuer {0:?} is not Entra's issuer for its tenant")]
     UnknownIssuer(String),
-    #[error("token expired at {0}")]
+    #[error("the access token expired at {}", rfc3339(*.0))]
     Expired(i64),
-    #[error("token not valid before {0}")]
+    #[error("the access token is not valid before {}", rfc3339(*.0))]
     NotYetValid(i64),
+}
+
+/// Unix seconds as RFC 3339 (UTC), as the 401 messages write times.
+pub(crate) fn rfc3339(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{secs} (Unix seconds)"))
 }
 
 /// Checks signature, algorithm and issuer. Not time: see the module doc.
@@ -260,7 +271,16 @@ pub(crate) fn verify_signature(keys: &Keys, token: &str) -> Result<Claims, Token
     v.validate_aud = false;
     v.required_spec_claims = HashSet::new();
     let claims = decode::<Claims>(token, &keys.decoding, &v)
-        .map_err(|e| TokenError::Invalid(e.to_string()))?
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            TokenError::Invalid(match e.kind() {
+                ErrorKind::InvalidSignature => {
+                    "bad signature: it was not signed with this emulator's signing key".to_owned()
+                }
+                ErrorKind::InvalidAlgorithm => "it is not signed with RS256".to_owned(),
+                _ => format!("malformed token ({e})"),
+            })
+        })?
         .claims;
     let tid = claims.tid.as_str();
     if tid.is_empty() || (claims.iss != v1_issuer(tid) && claims.iss != v2_issuer(tid)) {

@@ -3,8 +3,8 @@
 use super::*;
 use crate::{
     config::{
-        default_max_connections, ConnectionLimits, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
-        DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+        default_max_connections, AdminToken, ConnectionLimits, DEFAULT_BODY_TIMEOUT,
+        DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
     },
     throttle::{MAX_PER_HOUR, MAX_PER_MINUTE},
 };
@@ -142,6 +142,14 @@ pub struct ServeArgs {
     #[arg(long, env = "DEFENDER_MOCK_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: Option<u32>,
+    /// Requests the journal (`GET /_mock/requests`) keeps, oldest dropped first; 0 turns it off.
+    #[arg(long, env = "DEFENDER_MOCK_JOURNAL_SIZE", default_value_t = crate::journal::DEFAULT_JOURNAL_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=1_000_000))]
+    pub journal_size: usize,
+    /// Require `Authorization: Bearer TOKEN` on every control-plane route but /_mock/health
+    /// (without it, anyone who can reach the port can change the emulator's state).
+    #[arg(long, env = "DEFENDER_MOCK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
 }
 
 /// A timeout in seconds: more than 0, at most a day.
@@ -200,6 +208,8 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
             connections: self.connection_limits(),
             state_file: self.state_file.clone(),
+            journal_size: self.journal_size,
+            admin_token: self.admin_token.clone(),
             ..Config::default()
         }
     }
@@ -225,8 +235,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartupError> {
     if let Some(ca) = app.ca_path() {
         tracing::info!(ca = %ca.display(), "TLS certificate issued by the defender-mock CA: trust this file once");
     }
-    ready_line(&app.url());
-    tracing::info!(url = %app.url(), machines = app.emulator().fleet_size(), clock = ?args.clock, "defender-mock ready");
+    let protected = args.admin_token.is_some();
+    ready_line(&app.url(), protected);
+    tracing::info!(url = %app.url(), machines = app.emulator().fleet_size(), clock = ?args.clock,
+        control_plane = if protected { "admin token" } else { "open" }, "defender-mock ready");
     if let Err(e) = app.run_until_stopped().await {
         tracing::error!(error = %e, "server error");
     }
@@ -234,10 +246,19 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// The one stdout line of `serve`: scripts and tests read the URL (and the port) from it.
-fn ready_line(url: &str) {
+/// The ready line of `serve` on stdout: scripts and tests read the URL (and the port) from its
+/// first line, which is unchanged; the second says whether the control plane is open.
+fn ready_line(url: &str, protected: bool) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "defender-mock listening on {url}");
+    let _ = if protected {
+        writeln!(
+            out,
+            "defender-mock control plane {url}/_mock/ requires the admin token (--admin-token)"
+        )
+    } else {
+        writeln!(out, "defender-mock control plane {url}/_mock/ is OPEN: anyone who can reach this port can change the emulator's state (set --admin-token to protect it)")
+    };
     let _ = out.flush();
 }

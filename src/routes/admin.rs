@@ -1,11 +1,13 @@
 //! The control plane under `/_mock/` (never `/api/`): health, the clock, per-tenant state and
-//! behaviour switches. No auth: it is the test harness's side door, not part of the API.
+//! behaviour switches. The test harness's side door, not part of the API: open, unless
+//! `--admin-token` is set, and then every route but `/_mock/health` needs that token.
 
 use std::collections::HashMap;
 
 use axum::{
-    extract::{Query, State},
+    extract::{Query, Request, State},
     http::{header, HeaderValue, StatusCode},
+    middleware::{from_fn_with_state, Next},
     response::{IntoResponse, Response},
     routing::{get, patch, post, put, MethodRouter},
     Json, Router,
@@ -38,6 +40,8 @@ pub(super) static TABLES: &[&[(&str, Handler)]] = &[
     super::console::ROUTES,
     super::seeding::ROUTES,
     super::devtoken::ROUTES,
+    super::journal::ROUTES,
+    super::faults::ROUTES,
 ];
 
 /// Every control-plane route of every table.
@@ -66,11 +70,55 @@ static ROUTES: &[(&str, Handler)] = &[
     }),
 ];
 
-pub(super) fn router(tables: &[&[(&str, Handler)]]) -> Router<AppState> {
-    tables
+/// The control plane's routes, behind the admin token when `--admin-token` set one.
+pub(super) fn router(state: &AppState, tables: &[&[(&str, Handler)]]) -> Router<AppState> {
+    let routes = tables
         .iter()
         .flat_map(|t| t.iter())
-        .fold(Router::new(), |r, (path, handler)| r.route(path, handler()))
+        .fold(Router::new(), |r, (path, handler)| r.route(path, handler()));
+    // route_layer: unknown `/_mock/` paths still get the JSON 404, token or not.
+    routes.route_layer(from_fn_with_state(state.clone(), admin_guard))
+}
+
+/// The control-plane routes open without the admin token: liveness probes carry none, and a
+/// browser cannot send one when it navigates to the console (the page and its assets hold no
+/// data; the page sends the token, from `#adminToken=`, on every call it makes).
+const OPEN_ROUTES: &[&str] = &[
+    "/_mock/health",
+    "/",
+    "/_mock/ui",
+    "/_mock/ui/console.js",
+    "/_mock/ui/console.css",
+];
+
+/// 401 (Defender body) unless the request carries `Authorization: Bearer <admin token>`, when
+/// the server has one; `/_mock/health` is always open.
+async fn admin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = state.admin_token() else {
+        return next.run(req).await;
+    };
+    if OPEN_ROUTES.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match presented {
+        Some(t) if token.admits(t) => next.run(req).await,
+        Some(_) => ApiError::Unauthorized(
+            "the control plane needs the admin token (--admin-token), and this is not it.".into(),
+        )
+        .into_response(),
+        None => ApiError::Unauthorized(
+            "the control plane needs the admin token: send `Authorization: Bearer <--admin-token>`."
+                .into(),
+        )
+        .into_response(),
+    }
 }
 
 /// The OpenAPI 3.1 description of the control plane, the API and the identity endpoints, in
@@ -88,6 +136,7 @@ pub(super) const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("companion.json", include_str!("openapi/companion.json")),
     ("console.json", include_str!("openapi/console.json")),
     ("seeding.json", include_str!("openapi/seeding.json")),
+    ("journal.json", include_str!("openapi/journal.json")),
 ];
 
 /// The whole OpenAPI document, merged from its fragments once.
@@ -248,6 +297,11 @@ pub(super) static RESET_HOOKS: &[(&str, ResetHook)] = &[
     ("rate limits", |state, tenant, _| {
         state.limiter().reset(tenant)
     }),
+    // Alerts, indicators and investigations live in the tenant: the first hook forgets them.
+    // The request journal: every entry, or the tenant's.
+    ("journal", |state, tenant, _| state.journal().clear(tenant)),
+    // Fault rules: all of them, or those matching only this tenant.
+    ("faults", |state, tenant, _| state.faults().clear(tenant)),
 ];
 
 /// `POST /_mock/reset[?tenant=T][&clock=true]`: puts one tenant's state, or every tenant's, back

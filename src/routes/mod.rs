@@ -10,8 +10,10 @@ mod devtoken;
 mod discovery;
 mod events;
 pub(crate) mod extract;
+mod faults;
 mod indicators;
 mod investigations;
+mod journal;
 mod machineactions;
 mod machines;
 mod normalize;
@@ -38,6 +40,7 @@ use crate::{
         permissions, Access,
     },
     error::{ApiError, Code},
+    middleware,
     model::{Collection, OData},
     odata::{self, EntitySet, Page, Query},
     state::AppState,
@@ -187,8 +190,11 @@ pub(crate) fn router(state: AppState) -> Router {
             (e.handler)().route_layer(from_fn_with_state(endpoint_guard(&state, e), guard));
         r.route(e.path, guarded)
     });
-    api.merge(admin::router(admin::TABLES))
-        .merge(identity_router())
+    // Faults and the journal's route facts: on the API and token routes, outside the guards.
+    let context = from_fn_with_state(state.clone(), middleware::route_context);
+    api.layer(context.clone())
+        .merge(admin::router(&state, admin::TABLES))
+        .merge(identity_router().layer(context))
         .fallback(not_found)
         .with_state(state)
 }

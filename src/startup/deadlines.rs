@@ -241,7 +241,7 @@ impl HttpBody for StallBody {
 #[cfg(test)]
 mod tests {
     use axum::{
-        middleware::from_fn,
+        middleware::from_fn_with_state,
         routing::{get, post},
         Router,
     };
@@ -250,6 +250,12 @@ mod tests {
 
     use super::*;
     use crate::middleware::request_context;
+
+    /// The state `request_context` takes (its journal records nothing on these paths).
+    fn test_state() -> crate::state::AppState {
+        let emulator = crate::startup::Emulator::new(&crate::config::Config::for_tests());
+        emulator.expect("emulator builds").state().clone()
+    }
 
     fn app(request_ms: u64) -> Router {
         let limits = ConnectionLimits {
@@ -267,7 +273,7 @@ mod tests {
             )
             .route("/echo", post(|body: Bytes| async move { body }))
             .layer(DeadlinesLayer(limits))
-            .layer(from_fn(request_context))
+            .layer(from_fn_with_state(test_state(), request_context))
     }
 
     async fn send(app: Router, req: Request) -> (u16, Option<String>, Value) {

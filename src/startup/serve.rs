@@ -8,6 +8,9 @@
 //! that sends nothing. It costs a keep-alive request nothing: its state is a few atomics the I/O
 //! and the service update, and it is polled only when its own timer or a change wakes it
 //! ([`Sentinel`]).
+//!
+//! A response that carries [`DropConnection`] (a fault rule's drop) is never handed to hyper:
+//! the connection ends without writing it, with a TCP reset (`SO_LINGER` 0) or a plain close.
 
 use std::{
     convert::Infallible,
@@ -16,7 +19,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering},
         Arc,
     },
     task::{Context, Poll, Waker},
@@ -37,7 +40,12 @@ use tokio::{
     time::Instant,
 };
 
-use crate::{config::ConnectionLimits, error::ApiError, tls};
+use crate::{
+    config::ConnectionLimits,
+    error::ApiError,
+    faults::{DropConnection, DropMode},
+    tls,
+};
 
 /// Connections over the cap being answered 503 at once; beyond that (a flood) they are just
 /// closed. Part of the file descriptors `config` keeps in reserve.
@@ -199,7 +207,7 @@ impl Connection {
     /// HTTP/1 or HTTP/2 on `io` until the client closes, the watchdog closes it or a stop.
     async fn http<I>(mut self, io: I, activity: Arc<Activity>)
     where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        I: Socket + AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let io = TokioIo::new(Watched {
             io,
@@ -342,6 +350,8 @@ enum Expiry {
     Idle,
     /// The client has not read the response for the body timeout.
     WriteStalled,
+    /// A fault rule dropped the connection.
+    Dropped,
 }
 
 impl Expiry {
@@ -350,6 +360,7 @@ impl Expiry {
             Self::Head => "no complete request head within the header timeout",
             Self::Idle => "idle for the keep-alive timeout",
             Self::WriteStalled => "the client stopped reading the response",
+            Self::Dropped => "a fault rule dropped the connection",
         }
     }
 }
@@ -381,6 +392,8 @@ struct Activity {
     /// A request head began: the watchdog is to learn of its deadline if the head is still
     /// incomplete once the connection has read what there was (see [`Activity::head_pending`]).
     head_began: AtomicBool,
+    /// A fault rule's drop: 0 none, else [`Activity::DROP_RESET`] or [`Activity::DROP_CLOSE`].
+    dropped: AtomicU8,
     changed: Notify,
 }
 
@@ -399,8 +412,22 @@ impl Activity {
             read_any: AtomicBool::new(false),
             wake_at: AtomicU64::new(0),
             head_began: AtomicBool::new(false),
+            dropped: AtomicU8::new(0),
             changed: Notify::new(),
         }
+    }
+
+    const DROP_RESET: u8 = 1;
+    const DROP_CLOSE: u8 = 2;
+
+    /// A fault rule asks for the connection to end without its response: wakes the watchdog.
+    fn drop_connection(&self, mode: DropMode) {
+        let code = match mode {
+            DropMode::Reset => Self::DROP_RESET,
+            DropMode::Close => Self::DROP_CLOSE,
+        };
+        self.dropped.store(code, ORDER);
+        self.changed.notify_one();
     }
 
     fn now(&self) -> u64 {
@@ -502,6 +529,9 @@ impl Activity {
     async fn expired(&self) -> Expiry {
         loop {
             let changed = self.changed.notified();
+            if self.dropped.load(ORDER) != 0 {
+                return Expiry::Dropped;
+            }
             self.wake_at.store(0, ORDER);
             let now = Instant::now();
             let at = match self.deadline() {
@@ -518,13 +548,48 @@ impl Activity {
     }
 }
 
+/// The TCP socket under a connection's I/O (plain or TLS), for a fault rule's drop.
+trait Socket {
+    fn tcp(&mut self) -> &mut TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self.get_mut().0
+    }
+}
+
 /// A connection's I/O, reporting reads and blocked writes to its [`Activity`].
-struct Watched<I> {
+struct Watched<I: Socket> {
     io: I,
     activity: Arc<Activity>,
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+impl<I: Socket> Drop for Watched<I> {
+    /// After a fault rule's drop: a reset sets `SO_LINGER` to 0, so closing sends RST; a close
+    /// shuts the write half first, so the client reads end of stream (FIN), not a response.
+    fn drop(&mut self) {
+        match self.activity.dropped.load(ORDER) {
+            Activity::DROP_RESET => {
+                let _ = self.io.tcp().set_zero_linger();
+            }
+            Activity::DROP_CLOSE => {
+                let mut cx = Context::from_waker(Waker::noop());
+                // A TCP shutdown is immediate (it never returns Pending).
+                let _ = Pin::new(self.io.tcp()).poll_shutdown(&mut cx);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<I: Socket + AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -539,7 +604,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+impl<I: Socket + AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -592,13 +657,21 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         let _in_flight = InFlight::begin(self.activity.clone());
         // A router is always ready (axum's services never apply backpressure).
         let answer = tower::Service::call(&mut self.app.clone(), req.map(Body::new));
-        TrackedFuture { answer, _in_flight }
+        TrackedFuture {
+            answer,
+            activity: self.activity.clone(),
+            dropped: false,
+            _in_flight,
+        }
     }
 }
 
-/// The router's answer, with its request in flight until it is ready (or dropped).
+/// The router's answer, with its request in flight until it is ready (or dropped). An answer
+/// that asks for the connection to be dropped is never handed over: the watchdog ends it.
 struct TrackedFuture {
     answer: <Router as tower::Service<Request>>::Future,
+    activity: Arc<Activity>,
+    dropped: bool,
     _in_flight: InFlight,
 }
 
@@ -606,7 +679,20 @@ impl Future for TrackedFuture {
     type Output = Result<Response, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.answer).poll(cx)
+        if self.dropped {
+            return Poll::Pending;
+        }
+        match Pin::new(&mut self.answer).poll(cx) {
+            Poll::Ready(Ok(res)) => match res.extensions().get::<DropConnection>() {
+                Some(DropConnection(mode)) => {
+                    self.dropped = true;
+                    self.activity.drop_connection(*mode);
+                    Poll::Pending
+                }
+                None => Poll::Ready(Ok(res)),
+            },
+            other => other,
+        }
     }
 }
 

@@ -294,7 +294,6 @@ async fn the_server_stops_when_dropped() {
 // The journal and fault helpers follow the control-plane contract the journal branch implements.
 
 #[tokio::test]
-#[ignore = "needs the journal branch"]
 async fn requests_and_request_count_read_the_journal() {
     let server = MockServer::start().await;
     let token = server.token();
@@ -344,7 +343,6 @@ async fn requests_and_request_count_read_the_journal() {
 }
 
 #[tokio::test]
-#[ignore = "needs the journal branch"]
 async fn an_error_fault_answers_its_status_for_its_count_then_stops() {
     let server = MockServer::start().await;
     let token = server.token();
@@ -368,7 +366,6 @@ async fn an_error_fault_answers_its_status_for_its_count_then_stops() {
 }
 
 #[tokio::test]
-#[ignore = "needs the journal branch"]
 async fn a_drop_fault_is_a_broken_connection_and_remove_ends_it() {
     let server = MockServer::start().await;
     let token = server.token();

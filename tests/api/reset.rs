@@ -159,3 +159,104 @@ async fn freeze_and_unfreeze_switch_the_clock_mode_at_runtime() {
     app.advance(3600.0).await;
     assert_ne!(app.mock_get("/_mock/clock").await["now"], frozen["now"]);
 }
+
+/// The rest of a tenant's state: alerts raised or updated, indicators, investigations, its
+/// journal entries and the fault rules meant for it; a reset of one tenant leaves another's.
+#[tokio::test]
+async fn reset_forgets_alerts_indicators_investigations_journal_and_faults() {
+    let app = spawn_app().await;
+    let (tenant, other) = (fresh_tenant(), fresh_tenant());
+    let admin = |t: &str| {
+        let roles = [
+            "Machine.Read.All",
+            "Alert.ReadWrite.All",
+            "Ti.ReadWrite.All",
+        ];
+        app.token_with(TokenSpec {
+            tenant: t.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            ttl_secs: 30 * 86_400,
+            ..TokenSpec::default()
+        })
+    };
+    for t in [&tenant, &other] {
+        let r = app
+            .send(Req::post(format!("/_mock/alerts?tenant={t}")).json(&json!({
+                "machineId": "exec-lt-0001", "title": "raised for the reset test"
+            })))
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text());
+        let r = app
+            .post_json(
+                "/api/indicators",
+                &admin(t),
+                &json!({"indicatorValue": "evil.example", "indicatorType": "DomainName",
+                        "action": "Block", "title": "t", "description": "d"}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text());
+        let r = app
+            .post_json(
+                &format!(
+                    "/api/machines/{}/startInvestigation",
+                    machine_id("exec-lt-0001")
+                ),
+                &admin(t),
+                &json!({"Comment": "reset test"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text());
+        let r = app
+            .send(Req::post("/_mock/faults").json(&json!({
+                "match": {"tenant": t, "route": "/api/alerts"},
+                "action": {"kind": "error", "status": 503}
+            })))
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text());
+    }
+    let counts = |t: String| {
+        let (app, tok) = (&app, admin(&t));
+        async move {
+            let raised = app.get("/api/alerts?$top=10000", &tok).await;
+            let raised = match raised.status().as_u16() {
+                503 => None,
+                200 => Some(
+                    raised.json::<Value>()["value"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|a| a["title"] == "raised for the reset test")
+                        .count(),
+                ),
+                s => panic!("{s}: {}", raised.text()),
+            };
+            let indicators = app.get("/api/indicators", &tok).await.json::<Value>()["value"]
+                .as_array()
+                .unwrap()
+                .len();
+            let investigations = app.get("/api/investigations", &tok).await.json::<Value>()
+                ["value"]
+                .as_array()
+                .unwrap()
+                .len();
+            let journal = app
+                .mock_get(&format!(
+                    "/_mock/requests/count?tenant={t}&path=/api/indicators"
+                ))
+                .await["count"]
+                .as_u64()
+                .unwrap();
+            (raised, indicators, investigations, journal)
+        }
+    };
+    // Before: the fault answers the alert list with 503; one indicator, one investigation.
+    assert_eq!(counts(tenant.clone()).await, (None, 1, 1, 2));
+    let r = app
+        .send(Req::post(format!("/_mock/reset?tenant={tenant}")))
+        .await;
+    assert_eq!(r.status(), 204);
+    // After: no fault, the raised alert gone, nothing else; the journal starts again.
+    assert_eq!(counts(tenant.clone()).await, (Some(0), 0, 0, 1));
+    // The other tenant keeps everything, its fault rule included.
+    assert_eq!(counts(other.clone()).await, (None, 1, 1, 2));
+}

@@ -83,17 +83,26 @@ st=("$venv/bin/st" --config-file tests/schema/schemathesis.toml --no-color run
 
 status=0
 # 1. Everything except the clock: advancing it (up to ten years a call) would expire the token and
-#    turn the rest of the run into 401s. And except the event stream, which never ends.
+#    turn the rest of the run into 401s. And except the event stream, which never ends, and the
+#    fault rules: a generated rule (an error, a drop) would fail every API call after it.
 echo "== schemathesis: every operation but POST /_mock/clock/advance"
 timeout --kill-after=10 "$time_budget" "${st[@]}" \
   --report-junit-path "$report_dir/junit.xml" \
   --exclude-path /_mock/clock/advance \
+  --exclude-path /_mock/faults \
+  --exclude-path '/_mock/faults/{id}' \
   --exclude-path /_mock/events || status=$?
 # 2. The clock, last.
 echo "== schemathesis: POST /_mock/clock/advance"
 timeout --kill-after=10 60 "${st[@]}" \
   --report-junit-path "$report_dir/junit-clock.xml" \
   --include-path /_mock/clock/advance || status=$?
+# 3. The fault rules, last of all (the rules it adds apply to no request after it).
+echo "== schemathesis: /_mock/faults"
+timeout --kill-after=10 60 "${st[@]}" \
+  --report-junit-path "$report_dir/junit-faults.xml" \
+  --include-path /_mock/faults \
+  --include-path '/_mock/faults/{id}' || status=$?
 
 # A 5xx or a panic the checks could not see (e.g. on a request schemathesis did not check).
 if grep -E 'panicked|status=5[0-9]{2}' "$work/server.log" >"$work/errors"; then
