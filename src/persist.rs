@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clock::{Clock, ClockState},
     model::{TenantId, Timestamp},
-    store::{Store, TenantSnapshot},
+    store::{Store, TenantSections},
     throttle::{Limiter, Settings},
 };
 
@@ -43,21 +43,6 @@ struct StateFile {
     /// Each tenant's sections.
     #[serde(default)]
     tenants: BTreeMap<String, TenantSections>,
-}
-
-/// One tenant's state, a section per component. Alerts, indicators and investigations are kept
-/// by their own stores: their sections are filled in by those components.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TenantSections {
-    /// Machines (seeded ones included), actions, the duplicate-policy override.
-    machines: TenantSnapshot,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    alerts: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    indicators: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    investigations: Option<serde_json::Value>,
 }
 
 /// The pieces of a running emulator a state file holds.
@@ -86,15 +71,7 @@ impl Parts {
                 .store
                 .snapshot()
                 .into_iter()
-                .map(|(t, snap)| {
-                    let sections = TenantSections {
-                        machines: snap,
-                        alerts: None,
-                        indicators: None,
-                        investigations: None,
-                    };
-                    (t.to_string(), sections)
-                })
+                .map(|(t, sections)| (t.to_string(), sections))
                 .collect(),
         };
         let mut bytes = serde_json::to_vec(&file).unwrap_or_default();
@@ -145,7 +122,7 @@ impl Parts {
         }
         let mut tenants = Vec::with_capacity(file.tenants.len());
         for (t, sections) in file.tenants {
-            tenants.push((tid(&t)?, sections.machines));
+            tenants.push((tid(&t)?, sections));
         }
         self.store.restore(tenants)?;
         for (t, s) in limits {

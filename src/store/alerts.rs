@@ -554,3 +554,93 @@ mod tests {
             .is_empty());
     }
 }
+
+/// A tenant's alerts as the state file keeps them: its copies of the fixture alerts it updated
+/// (by alert id, so a reordered fixtures file still matches) and the alerts raised in it, each
+/// in the wire shape a fixtures file uses.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AlertsSnapshot {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    changed: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    raised: Vec<RaisedSnapshot>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RaisedSnapshot {
+    alert: serde_json::Value,
+    /// The machine's key in the fixture fleet.
+    machine: u32,
+}
+
+impl TenantAlerts {
+    /// This tenant's own alert state, or `None` when it has none (it reads the fixtures).
+    pub(crate) fn snapshot(&self, tenant: &crate::model::TenantId) -> Option<AlertsSnapshot> {
+        let state = self.read();
+        if state.changed.is_empty() && state.raised.is_empty() {
+            return None;
+        }
+        let wire = |a: &Arc<Alert>| {
+            let view = crate::model::AlertView {
+                alert: Arc::clone(a),
+                tenant: tenant.clone(),
+                with_evidence: true,
+            };
+            serde_json::to_value(view).unwrap_or_default()
+        };
+        let mut changed: Vec<(&u32, &Arc<Alert>)> = state.changed.iter().collect();
+        changed.sort_by_key(|(i, _)| **i);
+        Some(AlertsSnapshot {
+            changed: changed.into_iter().map(|(_, a)| wire(a)).collect(),
+            raised: state
+                .raised
+                .iter()
+                .map(|(a, key)| RaisedSnapshot {
+                    alert: wire(a),
+                    machine: key.index(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Puts a snapshot back (into a fresh tenant), or says what does not fit these fixtures.
+    pub(crate) fn restore(&self, snap: AlertsSnapshot) -> Result<(), String> {
+        let parse = |v: serde_json::Value| {
+            serde_json::from_value::<Alert>(v).map_err(|e| format!("an alert: {e}"))
+        };
+        let mut state = AlertState::default();
+        for v in snap.changed {
+            let a = parse(v)?;
+            let i = *self
+                .fixtures
+                .by_id
+                .get(a.id.as_str())
+                .ok_or_else(|| format!("alert {} is not among the fixture alerts", a.id))?;
+            state.changed.insert(i, Arc::new(a));
+        }
+        for r in snap.raised {
+            let a = parse(r.alert)?;
+            if r.machine as usize >= self.fleet.all().len() {
+                return Err(format!(
+                    "alert {}: machine key {} is out of range",
+                    a.id, r.machine
+                ));
+            }
+            if state.raised.len() >= MAX_RAISED
+                || self.fixtures.by_id.contains_key(a.id.as_str())
+                || state.raised_by_id.contains_key(a.id.as_str())
+            {
+                return Err(format!("alert {} appears twice, or too many alerts", a.id));
+            }
+            let seq = state.raised.len() as u32;
+            state.raised_by_id.insert(a.id.as_str().into(), seq);
+            state
+                .raised
+                .push((Arc::new(a), MachineKey::from_index(r.machine)));
+        }
+        *self.write() = state;
+        Ok(())
+    }
+}

@@ -318,3 +318,75 @@ impl Indicators {
         Ok(())
     }
 }
+
+/// A tenant's indicators as the state file keeps them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct IndicatorsSnapshot {
+    last_id: u64,
+    rows: Vec<IndicatorRecord>,
+}
+
+/// One stored indicator, every field as kept (the wire adds computed ones).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(remote = "Indicator", rename_all = "camelCase", deny_unknown_fields)]
+struct IndicatorDef {
+    id: u64,
+    indicator_value: String,
+    indicator_type: IndicatorType,
+    action: IndicatorAction,
+    created_by: String,
+    severity: IndicatorSeverity,
+    application: Option<String>,
+    educate_url: Option<String>,
+    title: String,
+    description: String,
+    recommended_actions: Option<String>,
+    creation_time: Timestamp,
+    expiration_time: Option<Timestamp>,
+    last_update_time: Timestamp,
+    last_updated_by: Option<String>,
+    rbac_group_names: Vec<String>,
+    rbac_group_ids: Vec<String>,
+    generate_alert: bool,
+    created_by_display_name: String,
+    external_id: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct IndicatorRecord(#[serde(with = "IndicatorDef")] Indicator);
+
+impl Indicators {
+    /// This tenant's indicators, or `None` when it has none and never had.
+    pub(crate) fn snapshot(&self) -> Option<IndicatorsSnapshot> {
+        let state = self.read();
+        (state.last_id > 0).then(|| IndicatorsSnapshot {
+            last_id: state.last_id,
+            rows: state.rows.values().cloned().map(IndicatorRecord).collect(),
+        })
+    }
+
+    /// Puts a snapshot back (into a fresh tenant), or says what is inconsistent.
+    pub(crate) fn restore(&self, snap: IndicatorsSnapshot) -> Result<(), String> {
+        let mut state = State {
+            last_id: snap.last_id,
+            ..State::default()
+        };
+        for IndicatorRecord(row) in snap.rows {
+            if row.id == 0 || row.id > snap.last_id || state.rows.contains_key(&row.id) {
+                return Err(format!("indicator {}: a bad or repeated id", row.id));
+            }
+            if state.rows.len() >= MAX_INDICATORS {
+                return Err(format!("more than {MAX_INDICATORS} indicators"));
+            }
+            state
+                .by_key
+                .insert(key_of(row.indicator_type, &row.indicator_value), row.id);
+            state.note_expiry(row.expiration_time);
+            state.rows.insert(row.id, row);
+        }
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
+        Ok(())
+    }
+}

@@ -237,3 +237,107 @@ impl Investigations {
         odata::select(q, rows, page_size).map(Investigation::clone)
     }
 }
+
+/// A tenant's investigations as the state file keeps them, in creation order.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct InvestigationsSnapshot {
+    rows: Vec<InvestigationRecord>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InvestigationRecord {
+    id: String,
+    start_time: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_time: Option<Timestamp>,
+    state: InvestigationState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cancelled_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_details: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    triggering_alert_id: Option<String>,
+    /// The machine it runs on, as it was (a seeded machine may be gone since).
+    machine: Machine,
+    /// Where the plan is, and the plan.
+    status: ActionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pickup_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_status: Option<ActionStatus>,
+}
+
+impl Investigations {
+    /// This tenant's investigations, or `None` when it has none.
+    pub(crate) fn snapshot(&self) -> Option<InvestigationsSnapshot> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        (!state.rows.is_empty()).then(|| InvestigationsSnapshot {
+            rows: state
+                .rows
+                .iter()
+                .map(|s| InvestigationRecord {
+                    id: s.wire.id.clone(),
+                    start_time: Timestamp(s.wire.start_time.0),
+                    end_time: s.wire.end_time.map(|t| Timestamp(t.0)),
+                    state: s.wire.state,
+                    cancelled_by: s.wire.cancelled_by.clone(),
+                    status_details: s.wire.status_details.clone(),
+                    triggering_alert_id: s.wire.triggering_alert_id.clone(),
+                    machine: (*s.wire.machine).clone(),
+                    status: s.status,
+                    pickup_at: s.plan.pickup_at.map(Timestamp),
+                    end_at: s.plan.end.map(|(t, _)| Timestamp(t)),
+                    end_status: s.plan.end.map(|(_, st)| st),
+                })
+                .collect(),
+        })
+    }
+
+    /// Puts a snapshot back (into a fresh tenant), or says what is inconsistent.
+    pub(crate) fn restore(&self, snap: InvestigationsSnapshot) -> Result<(), String> {
+        let mut state = State::default();
+        for (index, r) in snap.rows.into_iter().enumerate() {
+            let end = match (r.end_at, r.end_status) {
+                (Some(t), Some(s)) => Some((t.0, s)),
+                (None, None) => None,
+                _ => {
+                    return Err(format!(
+                        "investigation {}: a plan end without a status",
+                        r.id
+                    ))
+                }
+            };
+            let plan = Plan {
+                pickup_at: r.pickup_at.map(|t| t.0),
+                end,
+            };
+            let wire = Investigation {
+                id: r.id,
+                start_time: WholeSeconds(r.start_time.0),
+                end_time: r.end_time.map(|t| WholeSeconds(t.0)),
+                state: r.state,
+                cancelled_by: r.cancelled_by,
+                status_details: r.status_details,
+                machine: Arc::new(r.machine),
+                triggering_alert_id: r.triggering_alert_id,
+            };
+            if !wire.state.is_terminal() {
+                if let Some((t, _)) = plan.next(r.status) {
+                    state.schedule.push(Reverse((t, index)));
+                }
+                state.open.insert(wire.machine.id.clone(), index);
+            }
+            state.rows.push(Slot {
+                wire,
+                plan,
+                status: r.status,
+            });
+        }
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
+        Ok(())
+    }
+}

@@ -27,6 +27,20 @@ pub(crate) use lifecycle::MAX_DELAY_SECONDS;
 pub use lifecycle::{Outcome, Simulation};
 pub(crate) use tenant::{IpWindow, NewAction, TagChange, Tenant, TenantSnapshot};
 
+/// One tenant's state as the state file keeps it: a section per component.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct TenantSections {
+    /// Machines (seeded ones included), actions, the duplicate-policy override.
+    pub machines: TenantSnapshot,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<alerts::AlertsSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicators: Option<indicators::IndicatorsSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub investigations: Option<investigations::InvestigationsSnapshot>,
+}
+
 /// What a second action of a conflict group gets while one is in flight (emulator-decisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -449,7 +463,7 @@ impl Store {
     }
 
     /// Every tenant's state, for the state file.
-    pub(crate) fn snapshot(&self) -> Vec<(TenantId, TenantSnapshot)> {
+    pub(crate) fn snapshot(&self) -> Vec<(TenantId, TenantSections)> {
         let tenants: Vec<(TenantId, Arc<Tenant>)> = self
             .tenants
             .iter()
@@ -457,7 +471,15 @@ impl Store {
             .collect();
         let mut out: Vec<_> = tenants
             .into_iter()
-            .map(|(tid, t)| (tid, t.snapshot(&self.fleet)))
+            .map(|(tid, t)| {
+                let sections = TenantSections {
+                    machines: t.snapshot(&self.fleet),
+                    alerts: t.alerts().snapshot(&tid),
+                    indicators: t.indicators.snapshot(),
+                    investigations: t.investigations.snapshot(),
+                };
+                (tid, sections)
+            })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -465,12 +487,28 @@ impl Store {
 
     /// Puts tenants back from a state file (replacing any of the same id), or says which one is
     /// inconsistent and why (nothing is changed then).
-    pub(crate) fn restore(&self, tenants: Vec<(TenantId, TenantSnapshot)>) -> Result<(), String> {
+    pub(crate) fn restore(&self, tenants: Vec<(TenantId, TenantSections)>) -> Result<(), String> {
         let mut built = Vec::with_capacity(tenants.len());
-        for (tid, snap) in tenants {
+        for (tid, sections) in tenants {
             let sink = Sink::new(Arc::clone(&self.events), tid.clone());
-            let t = Tenant::restore(snap, &self.fleet, &self.alerts, self.options, Some(sink))
-                .map_err(|e| format!("tenant {tid}: {e}"))?;
+            let within = |e: String| format!("tenant {tid}: {e}");
+            let t = Tenant::restore(
+                sections.machines,
+                &self.fleet,
+                &self.alerts,
+                self.options,
+                Some(sink),
+            )
+            .map_err(within)?;
+            if let Some(a) = sections.alerts {
+                t.alerts().restore(a).map_err(within)?;
+            }
+            if let Some(i) = sections.indicators {
+                t.indicators.restore(i).map_err(within)?;
+            }
+            if let Some(i) = sections.investigations {
+                t.investigations.restore(i).map_err(within)?;
+            }
             built.push((tid, Arc::new(t)));
         }
         for (tid, t) in built {

@@ -316,3 +316,96 @@ async fn kill_9_during_writes_never_leaves_an_unloadable_file() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The two alerts, the indicators and the investigations, without the (port-bearing) contexts.
+async fn read_all(c: &Client, fixture: &str, raised: &Value) -> Vec<Value> {
+    let mut out = vec![
+        c.get(&format!("/api/alerts/{fixture}")).await,
+        c.get(&format!("/api/alerts/{}", raised["id"].as_str().unwrap()))
+            .await,
+        c.get("/api/indicators").await,
+        c.get("/api/investigations").await,
+    ];
+    for v in &mut out {
+        v.as_object_mut().unwrap().remove("@odata.context");
+    }
+    out
+}
+
+/// Alerts (a fixture alert updated, one raised), indicators and investigations (one finished,
+/// one still running) come back after a restart, and the running one carries on.
+#[tokio::test]
+async fn alerts_indicators_and_investigations_survive_a_restart() {
+    let dir = temp_dir();
+    let file = dir.join("state.json");
+    let mut server = serve(&file);
+    let c = Client::new(&server).await;
+    let (s, raised) = c
+        .post(
+            "/_mock/alerts",
+            json!({"machineId": "dc01", "title": "kept across restarts"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{raised}");
+    // The newest fixture alert (the list is newest first: the raised one leads).
+    let list = c.get("/api/alerts?$top=2").await;
+    let fixture = list["value"][1]["id"].as_str().unwrap().to_owned();
+    assert_ne!(fixture, raised["id"].as_str().unwrap());
+    let (s, patched) = c
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/alerts/{fixture}"),
+            Some(json!({"status": "Resolved", "comment": "closed before the restart"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{patched}");
+    let (s, indicator) = c
+        .post(
+            "/api/indicators",
+            json!({"indicatorValue": "evil.example", "indicatorType": "DomainName",
+                   "action": "Block", "title": "t", "description": "d"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{indicator}");
+    let start = |name: &str| format!("/api/machines/{}/startInvestigation", machine_id(name));
+    let (s, finished) = c
+        .post(&start("exec-lt-0001"), json!({"Comment": "c"}))
+        .await;
+    assert_eq!(s, 201, "{finished}");
+    c.post("/_mock/clock/advance", json!({"seconds": 3600}))
+        .await;
+    let (s, running) = c.post(&start("dc01"), json!({"Comment": "c"})).await;
+    assert_eq!(s, 201, "{running}");
+    let before = read_all(&c, &fixture, &raised).await;
+    assert_eq!(before[0]["status"], "Resolved");
+    let comments = before[0]["comments"].as_array().unwrap();
+    assert_eq!(
+        comments.last().unwrap()["comment"],
+        "closed before the restart"
+    );
+    let (status, _) = terminate(&mut server, Duration::from_secs(10));
+    assert!(status.success());
+    drop(server);
+
+    let server = serve(&file);
+    let c = Client::new(&server).await;
+    let after = read_all(&c, &fixture, &raised).await;
+    assert_eq!(after, before);
+    // The running investigation carries on; a new indicator takes the next id.
+    c.post("/_mock/clock/advance", json!({"seconds": 3600}))
+        .await;
+    let id = running["id"].as_str().unwrap();
+    let now = c.get(&format!("/api/investigations/{id}")).await;
+    assert_ne!(now["state"], running["state"], "{now}");
+    let (s, next) = c
+        .post(
+            "/api/indicators",
+            json!({"indicatorValue": "worse.example", "indicatorType": "DomainName",
+                   "action": "Block", "title": "t", "description": "d"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{next}");
+    assert_ne!(next["id"], indicator["id"]);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
