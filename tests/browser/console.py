@@ -196,7 +196,8 @@ def walkthrough(bin_path, out, screenshot):
 
         click(driver, '[data-advance="3600"]')
         until(driver, "the playbook's isolation done", lambda d: "Isolated (Selective)" in row_text(d, other))
-        until(driver, "the activity feed", lambda d: "Isolate on exec-lt-0001.contoso.com Succeeded"
+        # From the request journal: who called what, on which machine, and the answer.
+        until(driver, "the activity feed", lambda d: "defender-mock development app called isolate on exec-lt-0001.contoso.com 201"
               in " ".join(text_of(d, "#feed li").split()))
         print("ok   the activity feed shows the playbook's call")
 
