@@ -147,6 +147,11 @@ impl AdminToken {
         (!token.trim().is_empty()).then_some(Self(token))
     }
 
+    /// The token's text (for a client of this server that must present it).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `presented` is this token (compared through SHA-256, in constant time).
     pub(crate) fn admits(&self, presented: &str) -> bool {
         use sha2::{Digest, Sha256};

@@ -48,7 +48,7 @@ use crate::{
         permissions::{self, dev},
         TokenSpec,
     },
-    config::{ClockMode, Config, DuplicatePolicy, RateLimits, TlsSource, TokenVersion},
+    config::{AdminToken, ClockMode, Config, DuplicatePolicy, RateLimits, TlsSource, TokenVersion},
     fixtures::Fleet,
     startup::{Application, Emulator, StartupError},
 };
@@ -431,9 +431,21 @@ impl MockServerBuilder {
             .unwrap_or_else(|e| panic!("the MockServer cannot start: {e}"))
     }
 
+    /// Protects the control plane with `token` (`--admin-token`), as a server exposed beyond
+    /// the test would be; the facade's own control-plane calls send it.
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.config.admin_token = AdminToken::new(token);
+        self
+    }
+
     /// Starts the server on the calling runtime, or says why it cannot (a fixture, a key, TLS,
     /// the listen address).
     pub async fn try_start(self) -> Result<MockServer, StartupError> {
+        let admin = self
+            .config
+            .admin_token
+            .as_ref()
+            .and_then(|t| HeaderValue::from_str(&format!("Bearer {}", t.as_str())).ok());
         let app = Application::build(self.config).await?;
         let (addr, url) = (app.local_addr(), app.url());
         let ca_path = app.ca_path().map(Path::to_path_buf);
@@ -455,6 +467,7 @@ impl MockServerBuilder {
             control: Control {
                 router: emulator.router(),
                 host,
+                admin,
             },
             emulator,
             addr,
@@ -960,6 +973,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 struct Control {
     router: Router,
     host: HeaderValue,
+    /// `Bearer <admin token>`, when the server was built with one.
+    admin: Option<HeaderValue>,
 }
 
 impl fmt::Debug for Control {
@@ -985,6 +1000,9 @@ impl Control {
             .uri(path)
             .header(header::HOST, self.host.clone())
             .header(header::CONTENT_LENGTH, bytes.len());
+        if let Some(admin) = &self.admin {
+            req = req.header(header::AUTHORIZATION, admin.clone());
+        }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }

@@ -400,3 +400,19 @@ async fn put_machine_seeds_one_machine_the_api_then_serves() {
     );
     assert_eq!(isolate(&server, &token, id).await.0, 201);
 }
+
+/// With an admin token, the control plane refuses a client without it, while the facade's own
+/// control-plane calls (advance, requests, reset) present it and work.
+#[tokio::test]
+async fn the_facade_sends_the_admin_token_it_was_built_with() {
+    let server = MockServer::builder().admin_token("s3cret").start().await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/_mock/clock", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    server.advance_secs(60).await;
+    assert_eq!(server.request_count(&RequestFilter::new()).await, 0);
+    server.reset().await;
+}
