@@ -90,9 +90,15 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Result<Response, ApiError> {
     match guard.admit(req.headers()) {
-        Ok(caller) => {
+        Ok(mut caller) => {
             req.extensions_mut().insert(caller.clone());
             let mut res = next.run(req).await;
+            // The journal records the permissions that granted access, not every role of the
+            // token (a development token has them all: a list per entry would dwarf the rest).
+            let access = guard.access;
+            caller.permissions.retain(|p| {
+                access.app.contains(&p.as_str()) || access.delegated.contains(&p.as_str())
+            });
             res.extensions_mut().insert(Answered(caller));
             Ok(res)
         }
