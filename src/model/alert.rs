@@ -4,32 +4,18 @@
 //! names, so an alerts file reads like an API response.
 
 use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr, VariantNames};
 
-use super::{InvestigationState, Timestamp};
+use super::{values::wire_enum, InvestigationState, Timestamp};
 
-/// Declares an alert value set: exact-case serde names, case-insensitive `FromStr`, `VARIANTS`.
-macro_rules! alert_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$va:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
-            EnumString, IntoStaticStr, VariantNames,
-        )]
-        #[strum(ascii_case_insensitive)]
-        pub(crate) enum $name { $($(#[$va])* $variant),+ }
-    };
-}
-
-alert_enum!(
+wire_enum!(
     /// `severity` (§1.4).
     AlertSeverity { UnSpecified, Informational, Low, Medium, High }
 );
-alert_enum!(
+wire_enum!(
     /// `status` (§1.4); an update may set `New`, `InProgress` or `Resolved`.
     AlertStatus { Unknown, New, InProgress, Resolved }
 );
-alert_enum!(
+wire_enum!(
     /// `classification` (§1.4; decision 3: the update page's `InformationalExpectedActivity` is
     /// written, the resource page's display text is accepted on input).
     Classification {
@@ -43,7 +29,7 @@ alert_enum!(
         FalsePositive,
     }
 );
-alert_enum!(
+wire_enum!(
     /// `determination` (§1.4; decision 4: the resource and batch pages' names are written, the
     /// update page's `ConfirmedActivity` and `NotMalicious` accepted on input).
     Determination {
@@ -65,7 +51,7 @@ alert_enum!(
         Other,
     }
 );
-alert_enum!(
+wire_enum!(
     /// `category`: the values CreateAlertByReference documents (§1.4).
     AlertCategory {
         General,

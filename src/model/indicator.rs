@@ -1,40 +1,19 @@
 //! The Indicator entity (custom threat intelligence, `docs/contract/indicators.md` §1): its enums
 //! and its wire shape, the 31 properties of the real service in their real order, nulls included.
 
-use serde::{ser::SerializeStruct, Deserialize, Serialize, Serializer};
-use strum::{EnumString, IntoStaticStr, VariantNames};
+use serde::{ser::SerializeStruct, Serialize, Serializer};
 
-use super::Timestamp;
+use super::{values::wire_enum, Timestamp};
 
-/// Declares an indicator enum: exact-case wire names, case-insensitive `FromStr`, `VARIANTS`.
-macro_rules! indicator_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-            EnumString, IntoStaticStr, VariantNames,
-        )]
-        #[strum(ascii_case_insensitive)]
-        pub(crate) enum $name { $($variant),+ }
-
-        impl $name {
-            /// The wire name.
-            pub(crate) fn as_str(self) -> &'static str {
-                self.into()
-            }
-        }
-    };
-}
-
-indicator_enum!(
+wire_enum!(
     /// `indicatorType`.
     IndicatorType { FileSha1, FileSha256, FileMd5, CertificateThumbprint, IpAddress, DomainName, Url }
 );
-indicator_enum!(
+wire_enum!(
     /// `action` (the current set, and the legacy `Alert` / `AlertAndBlock` still accepted).
     IndicatorAction { Warn, Block, Audit, Alert, AlertAndBlock, BlockAndRemediate, Allowed }
 );
-indicator_enum!(
+wire_enum!(
     /// `severity`.
     IndicatorSeverity { Informational, Low, Medium, High }
 );

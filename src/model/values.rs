@@ -1,22 +1,31 @@
 //! The closed value sets of the wire, as enums: each spells its wire names once (serde and
 //! `strum`), and the OData schema, body validation and fixture checks all read them from here.
 
-use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr, VariantNames};
+use serde::Serialize;
 
 /// Declares a wire enum: exact-case serde names (fixtures and responses), case-insensitive
-/// `FromStr` (request bodies: "values match in any case"), `&'static str` names, `VARIANTS`.
+/// `FromStr` (request bodies: "values match in any case"), `&'static str` names (`as_str`),
+/// `VARIANTS`. Every entity's value sets (machines, alerts, indicators) are declared with it.
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$va:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
-            EnumString, IntoStaticStr, VariantNames,
+            Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+            strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
         )]
         #[strum(ascii_case_insensitive)]
         pub(crate) enum $name { $($(#[$va])* $variant),+ }
+
+        impl $name {
+            /// The wire name.
+            #[allow(dead_code, reason = "not every value set is written as text")]
+            pub(crate) fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// `IsolationType` of an isolate request, and the isolation scope of a machine.
@@ -78,6 +87,7 @@ impl Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantNames;
 
     #[test]
     fn names_parse_in_any_case_and_serialize_exactly() {
