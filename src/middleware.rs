@@ -97,8 +97,9 @@ pub(crate) async fn request_context(
 
 /// Whether the journal records requests to `path`: the API and the token endpoints.
 fn journaled(path: &str) -> bool {
-    let lower = |n: usize| path.get(..n).map(str::to_ascii_lowercase);
-    lower(5).is_some_and(|p| p == "/api/")
+    // Compared in place: this runs on every request, and must not allocate.
+    path.get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("/api/"))
         || path.eq_ignore_ascii_case("/api")
         || (path.len() >= 12
             && path

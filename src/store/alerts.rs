@@ -185,6 +185,17 @@ impl TenantAlerts {
         found.filter(|(_, key)| self.sees(vis, *key))
     }
 
+    /// This tenant's own copy of the alert at `place`, made from the fixture on first change.
+    fn own<'s>(&self, state: &'s mut AlertState, place: Place) -> &'s mut Arc<Alert> {
+        match place {
+            Place::Fixture(i) => state
+                .changed
+                .entry(i)
+                .or_insert_with(|| Arc::clone(&self.fixtures.rows[i as usize].0)),
+            Place::Raised(i) => &mut state.raised[i as usize].0,
+        }
+    }
+
     fn at<'s>(&'s self, state: &'s AlertState, place: Place) -> &'s Arc<Alert> {
         match place {
             Place::Fixture(i) => state
@@ -266,16 +277,7 @@ impl TenantAlerts {
         }
         let mut updated = Vec::with_capacity(places.len());
         for place in places {
-            let slot: &mut Arc<Alert> = match place {
-                Place::Fixture(i) => {
-                    let fixtures = &self.fixtures;
-                    state
-                        .changed
-                        .entry(i)
-                        .or_insert_with(|| Arc::clone(&fixtures.rows[i as usize].0))
-                }
-                Place::Raised(i) => &mut state.raised[i as usize].0,
-            };
+            let slot = self.own(&mut state, place);
             change.apply(Arc::make_mut(slot), by, now);
             let alert = Arc::clone(slot);
             self.publish(now, || Change::AlertUpdated(event_of(&alert)));
@@ -354,16 +356,7 @@ impl TenantAlerts {
                 );
             let found = raised.chain(fixtures).find(|p| open(self.at(&state, *p)));
             if let Some(place) = found {
-                let slot: &mut Arc<Alert> = match place {
-                    Place::Fixture(i) => {
-                        let fixtures = &self.fixtures;
-                        state
-                            .changed
-                            .entry(i)
-                            .or_insert_with(|| Arc::clone(&fixtures.rows[i as usize].0))
-                    }
-                    Place::Raised(i) => &mut state.raised[i as usize].0,
-                };
+                let slot = self.own(&mut state, place);
                 let a = Arc::make_mut(slot);
                 let event = template.last_event_time.unwrap_or(Timestamp(now));
                 a.last_event_time = Some(a.last_event_time.map_or(event, |t| t.max(event)));
