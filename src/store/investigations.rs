@@ -279,19 +279,22 @@ impl Investigations {
             rows: state
                 .rows
                 .iter()
-                .map(|s| InvestigationRecord {
-                    id: s.wire.id.clone(),
-                    start_time: Timestamp(s.wire.start_time.0),
-                    end_time: s.wire.end_time.map(|t| Timestamp(t.0)),
-                    state: s.wire.state,
-                    cancelled_by: s.wire.cancelled_by.clone(),
-                    status_details: s.wire.status_details.clone(),
-                    triggering_alert_id: s.wire.triggering_alert_id.clone(),
-                    machine: (*s.wire.machine).clone(),
-                    status: s.status,
-                    pickup_at: s.plan.pickup_at.map(Timestamp),
-                    end_at: s.plan.end.map(|(t, _)| Timestamp(t)),
-                    end_status: s.plan.end.map(|(_, st)| st),
+                .map(|s| {
+                    let (pickup_at, end_at, end_status) = s.plan.to_record();
+                    InvestigationRecord {
+                        id: s.wire.id.clone(),
+                        start_time: Timestamp(s.wire.start_time.0),
+                        end_time: s.wire.end_time.map(|t| Timestamp(t.0)),
+                        state: s.wire.state,
+                        cancelled_by: s.wire.cancelled_by.clone(),
+                        status_details: s.wire.status_details.clone(),
+                        triggering_alert_id: s.wire.triggering_alert_id.clone(),
+                        machine: (*s.wire.machine).clone(),
+                        status: s.status,
+                        pickup_at,
+                        end_at,
+                        end_status,
+                    }
                 })
                 .collect(),
         })
@@ -301,20 +304,8 @@ impl Investigations {
     pub(crate) fn restore(&self, snap: InvestigationsSnapshot) -> Result<(), String> {
         let mut state = State::default();
         for (index, r) in snap.rows.into_iter().enumerate() {
-            let end = match (r.end_at, r.end_status) {
-                (Some(t), Some(s)) => Some((t.0, s)),
-                (None, None) => None,
-                _ => {
-                    return Err(format!(
-                        "investigation {}: a plan end without a status",
-                        r.id
-                    ))
-                }
-            };
-            let plan = Plan {
-                pickup_at: r.pickup_at.map(|t| t.0),
-                end,
-            };
+            let plan = Plan::from_record(r.pickup_at, r.end_at, r.end_status)
+                .ok_or_else(|| format!("investigation {}: a plan end without a status", r.id))?;
             let wire = Investigation {
                 id: r.id,
                 start_time: WholeSeconds(r.start_time.0),

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::model::ActionStatus;
+use crate::model::{ActionStatus, Timestamp};
 
 /// How long an offline device's actions stay `Pending` before they end `TimeOut` (spec §2).
 pub(crate) const OFFLINE_TIMEOUT: Duration = Duration::days(3);
@@ -99,6 +99,33 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The plan as a state file writes it: pickup time, end time, end status.
+    pub(crate) fn to_record(self) -> (Option<Timestamp>, Option<Timestamp>, Option<ActionStatus>) {
+        (
+            self.pickup_at.map(Timestamp),
+            self.end.map(|(t, _)| Timestamp(t)),
+            self.end.map(|(_, s)| s),
+        )
+    }
+
+    /// The plan a state file wrote with [`to_record`](Self::to_record); `None` when it has an
+    /// end time without an end status or the other way round.
+    pub(crate) fn from_record(
+        pickup_at: Option<Timestamp>,
+        end_at: Option<Timestamp>,
+        end_status: Option<ActionStatus>,
+    ) -> Option<Self> {
+        let end = match (end_at, end_status) {
+            (Some(t), Some(s)) => Some((t.0, s)),
+            (None, None) => None,
+            _ => return None,
+        };
+        Some(Self {
+            pickup_at: pickup_at.map(|t| t.0),
+            end,
+        })
+    }
+
     /// The plan for an action created at `created` on a device behaving as `sim`.
     pub(crate) fn new(created: OffsetDateTime, sim: &Simulation) -> Self {
         if !sim.online {

@@ -129,11 +129,14 @@ impl Tenant {
                 let mut in_flight: Vec<InFlight> = m
                     .in_flight
                     .iter()
-                    .map(|(seq, plan)| InFlight {
-                        seq: *seq,
-                        pickup_at: plan.pickup_at.map(Timestamp),
-                        end_at: plan.end.map(|(t, _)| Timestamp(t)),
-                        end_status: plan.end.map(|(_, s)| s),
+                    .map(|(seq, plan)| {
+                        let (pickup_at, end_at, end_status) = plan.to_record();
+                        InFlight {
+                            seq: *seq,
+                            pickup_at,
+                            end_at,
+                            end_status,
+                        }
                     })
                     .collect();
                 in_flight.sort_by_key(|f| f.seq);
@@ -241,18 +244,9 @@ impl Tenant {
             ms.simulation = m.simulation;
             ms.next_outcome = m.next_outcome;
             for f in m.in_flight {
-                let end = match (f.end_at, f.end_status) {
-                    (Some(t), Some(s)) => Some((t.0, s)),
-                    (None, None) => None,
-                    _ => return Err(format!("action #{}: a plan end without a status", f.seq)),
-                };
-                ms.in_flight.insert(
-                    f.seq,
-                    Plan {
-                        pickup_at: f.pickup_at.map(|t| t.0),
-                        end,
-                    },
-                );
+                let plan = Plan::from_record(f.pickup_at, f.end_at, f.end_status)
+                    .ok_or_else(|| format!("action #{}: a plan end without a status", f.seq))?;
+                ms.in_flight.insert(f.seq, plan);
             }
             state.machines.insert(key, ms);
         }
