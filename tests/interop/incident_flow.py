@@ -9,31 +9,16 @@ resource `https://api.securitycenter.windows.com`, which the Rapid7 plugin sends
 The emulator-only steps (raising the alert, moving the clock instead of waiting) go through the
 control plane `/_mock/`. Prints one line per step and exits 1 on the first failure."""
 import os
-import pathlib
-import queue
-import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/defender-mock")
-DEV_APP = "d3fe0d3f-0000-4000-8000-00000000a991"
-DEV_SECRET = "defender-mock-development-secret"
+# The server start, the binary and the development app are interop.py's (beside this file).
+from interop import DEV_APP, DEV_SECRET, start_server
+
 RESOURCE = "https://api.securitycenter.windows.com"
 MACHINE = "exec-lt-0001"
 SHA256 = "a0f3c0f7e3b57f4d9a1c7e0e3c5b0b8a5e8d2f1c9b6a3d7e4f2a1b0c9d8e7f6a"
-
-
-def start_server(tls_dir):
-    proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--tls", "--tls-dir", tls_dir],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()
-    line = lines.get(timeout=30)
-    assert line.startswith("defender-mock listening on https://"), line
-    return proc, int(line.strip().rsplit(":", 1)[1])
 
 
 def step(name):
